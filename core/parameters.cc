@@ -1,0 +1,53 @@
+#include "core/parameters.h"
+
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+#include "core/random.h"
+
+namespace convnet {
+
+absl::Status ValidateMapCount(int k) {
+  if (k < kMinMaps || k > kMaxMaps) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("feature maps K must be in [%d, %d], got %d", kMinMaps, kMaxMaps, k));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Parameters> Parameters::Zeros(int k) {
+  if (absl::Status s = ValidateMapCount(k); !s.ok()) return s;
+  return Parameters(k, std::vector<float>(ParameterCount(k), 0.0f));
+}
+
+absl::StatusOr<Parameters> Parameters::Initialize(int k, uint64_t seed) {
+  if (absl::Status s = ValidateMapCount(k); !s.ok()) return s;
+  Parameters p(k, std::vector<float>(ParameterCount(k)));
+  Random random(seed);
+  // Weights ~ N(0, 1/sqrt(n_in)), biases ~ N(0, 1), drawn in flat-layout order.
+  const double w1_scale = 1.0 / std::sqrt(static_cast<double>(kKernelSize));
+  const double w3_scale = 1.0 / std::sqrt(static_cast<double>(kPoolSize) * k);
+  for (int i = 0; i < k * kKernelSize; ++i) p.w1()[i] = static_cast<float>(random.Normal() * w1_scale);
+  for (int i = 0; i < k; ++i) p.b1()[i] = static_cast<float>(random.Normal());
+  for (int i = 0; i < kClasses * k * kPoolSize; ++i) p.w3()[i] = static_cast<float>(random.Normal() * w3_scale);
+  for (int i = 0; i < kClasses; ++i) p.b3()[i] = static_cast<float>(random.Normal());
+  return p;
+}
+
+absl::StatusOr<Parameters> Parameters::FromFlat(int k, absl::Span<const float> flat) {
+  if (absl::Status s = ValidateMapCount(k); !s.ok()) return s;
+  if (flat.size() != ParameterCount(k)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "parameter vector for K = %d must have %d values (w1 %d, b1 %d, w3 %d, b3 %d), got %d", k,
+        ParameterCount(k), k * kKernelSize, k, kClasses * k * kPoolSize, kClasses, flat.size()));
+  }
+  for (size_t i = 0; i < flat.size(); ++i) {
+    if (!std::isfinite(flat[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("parameter %d is not finite (%f)", i, flat[i]));
+    }
+  }
+  return Parameters(k, std::vector<float>(flat.begin(), flat.end()));
+}
+
+}  // namespace convnet

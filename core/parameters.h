@@ -1,0 +1,69 @@
+// The parameters of the network for K feature maps, stored flat in the layout
+// of NETWORK.md ("Parameter layout"): w1 [K][5][5], b1 [K], w3 [10][K][12][12],
+// b3 [10], each row-major. This flat vector is what goes on the wire and to disk.
+#ifndef CONVNET_CORE_PARAMETERS_H_
+#define CONVNET_CORE_PARAMETERS_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/shape.h"
+
+namespace convnet {
+
+class Parameters {
+ public:
+  // All-zero parameters for K maps. Returns INVALID_ARGUMENT when K is outside
+  // [kMinMaps, kMaxMaps].
+  static absl::StatusOr<Parameters> Zeros(int k);
+
+  // The default initialisation of NETWORK.md: weights ~ N(0, 1/sqrt(n_in))
+  // (n_in = 25 for w1, 144*K for w3), biases ~ N(0, 1). The same (k, seed)
+  // gives bit-identical parameters on every machine.
+  static absl::StatusOr<Parameters> Initialize(int k, uint64_t seed);
+
+  // Copies a flat vector in the layout above. INVALID_ARGUMENT when K is out of
+  // range, the length is not ParameterCount(k), or a value is not finite.
+  static absl::StatusOr<Parameters> FromFlat(int k, absl::Span<const float> flat);
+
+  int k() const { return k_; }
+  size_t size() const { return values_.size(); }
+
+  absl::Span<const float> flat() const { return values_; }
+  absl::Span<float> mutable_flat() { return absl::MakeSpan(values_); }
+
+  // Views of each block. w1: [K][5][5]; b1: [K]; w3: [10][K][12][12]; b3: [10].
+  const float* w1() const { return values_.data(); }
+  const float* b1() const { return w1() + k_ * kKernelSize; }
+  const float* w3() const { return b1() + k_; }
+  const float* b3() const { return w3() + kClasses * k_ * kPoolSize; }
+  float* w1() { return values_.data(); }
+  float* b1() { return w1() + k_ * kKernelSize; }
+  float* w3() { return b1() + k_; }
+  float* b3() { return w3() + kClasses * k_ * kPoolSize; }
+
+  // Offsets of the blocks inside flat(); useful for gradients in the same layout.
+  static size_t W1Offset(int) { return 0; }
+  static size_t B1Offset(int k) { return static_cast<size_t>(k) * kKernelSize; }
+  static size_t W3Offset(int k) { return B1Offset(k) + k; }
+  static size_t B3Offset(int k) { return W3Offset(k) + static_cast<size_t>(kClasses) * k * kPoolSize; }
+
+  friend bool operator==(const Parameters& a, const Parameters& b) {
+    return a.k_ == b.k_ && a.values_ == b.values_;
+  }
+
+ private:
+  Parameters(int k, std::vector<float> values) : k_(k), values_(std::move(values)) {}
+
+  int k_;
+  std::vector<float> values_;
+};
+
+// OK when 1 <= k <= 64; otherwise INVALID_ARGUMENT naming the value.
+absl::Status ValidateMapCount(int k);
+
+}  // namespace convnet
+
+#endif  // CONVNET_CORE_PARAMETERS_H_
