@@ -1,0 +1,52 @@
+// The summed gradient of a set of examples, computed data-parallel with a
+// result that does not depend on the number of threads: the examples are cut
+// into chunks that depend only on their count (ChunkLayout), each chunk is
+// summed in example order into its own buffer, and the chunk sums are added in
+// chunk order. Used by the trainer (one per run, reused for every mini-batch)
+// and by ComputeGradient.
+#ifndef CONVNET_CORE_GRADIENT_SUM_H_
+#define CONVNET_CORE_GRADIENT_SUM_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/cost.h"
+#include "core/image_batch.h"
+#include "core/kernels.h"
+#include "core/parameters.h"
+#include "core/thread_pool.h"
+
+namespace convnet {
+
+// Chunks for m examples: about 16 examples each, an even number of chunks
+// (so that two threads share small mini-batches evenly), never empty.
+struct ChunkLayout {
+  explicit ChunkLayout(size_t m);
+  size_t count;  // number of chunks
+  size_t size;   // examples per chunk (the last may have fewer)
+};
+
+class GradientSum {
+ public:
+  explicit GradientSum(int k);
+
+  // Adds nothing to `sum`: overwrites sum[0 .. ParameterCount(k)) with
+  // sum over e in [0, m) of dC/dparams for image indices[e] with label
+  // labels[indices[e]]. Returns the sum of the kernels' fast cost estimates.
+  // When `exact_costs` / `predicted` are non-null they receive, per e, the
+  // exact C_x (ExampleCost) and argmax a3.
+  double Compute(const Parameters& params, const ImageBatch& images, const uint8_t* labels,
+                 const uint32_t* indices, size_t m, Cost cost, ThreadPool* pool, float* sum,
+                 double* exact_costs = nullptr, uint8_t* predicted = nullptr);
+
+ private:
+  const int k_;
+  std::vector<std::unique_ptr<Workspace>> workspaces_;  // one per chunk
+  std::vector<std::vector<float>> chunk_sums_;          // one per chunk
+  std::vector<double> chunk_costs_;
+};
+
+}  // namespace convnet
+
+#endif  // CONVNET_CORE_GRADIENT_SUM_H_

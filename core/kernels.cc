@@ -1,0 +1,103 @@
+#include "core/kernels.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/kernel_table.h"
+#include "core/sigmoid.h"
+
+namespace convnet {
+
+Workspace::Workspace(int k)
+    : k(k),
+      a0(kInputSide * kPaddedInputStride, 0.0f),
+      z1(static_cast<size_t>(k) * kConvSize + 8),
+      z1_max(static_cast<size_t>(k) * kPoolSize + 8),
+      a2(static_cast<size_t>(k) * kPoolSize),
+      argmax(static_cast<size_t>(k) * kPoolSize + 8),
+      window(static_cast<size_t>(k) * 3 * kWindowPlane),
+      da2(static_cast<size_t>(k) * kPoolSize),
+      delta1(static_cast<size_t>(k) * kPoolSize),
+      row_nonzero(kInputSide, 1) {}
+
+void LoadInput(const float* a0, Workspace& ws) {
+  for (int r = 0; r < kInputSide; ++r) {
+    float* dst = ws.a0.data() + r * kPaddedInputStride;
+    std::memcpy(dst, a0 + r * kInputSide, kInputSide * sizeof(float));
+    bool any = false;
+    for (int c = 0; c < kInputSide; ++c) any |= dst[c] != 0.0f;
+    ws.row_nonzero[r] = any;
+  }
+}
+
+void LoadImage(const ImageBatch& images, size_t i, Workspace& ws) {
+  if (images.is_float()) {
+    LoadInput(images.floats().data() + i * kPixels, ws);
+  } else {
+    Kernels().pixels_to_padded_rows(images.pixels().data() + i * kPixels, ws.a0.data(),
+                                    ws.row_nonzero.data());
+  }
+}
+
+void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws) {
+  const KernelTable& kernels = Kernels();
+  kernels.conv_pool_forward(ws.k, ws.a0.data(), ws.row_nonzero.data(), w1, b1, ws.z1.data(),
+                            ws.z1_max.data(), ws.argmax.data(), ws.window.data());
+  kernels.activate_maxima(ws.k, ws.z1_max.data(), ws.window.data(), ws.a2.data(), ws.argmax.data());
+  kernels.dense_forward(ws.k * kPoolSize, ws.a2.data(), w3, b3, ws.z3.data(), ws.a3.data());
+}
+
+float BackwardExample(const float* w3, int label, Cost cost, Workspace& ws, float* gradient) {
+  const int k = ws.k, n = k * kPoolSize;
+  float* dw1 = gradient;
+  float* db1 = dw1 + k * kKernelSize;
+  float* dw3 = db1 + k;
+  float* db3 = dw3 + kClasses * n;
+  float estimate = 0.0f;
+  float product = 1.0f;
+  for (int l = 0; l < kClasses; ++l) {
+    const float y = l == label ? 1.0f : 0.0f;
+    const float a3 = ws.a3[l];
+    if (cost == Cost::kQuadratic) {
+      ws.delta3[l] = (a3 - y) * SigmoidPrimeFromActivation(a3);  // BP1
+      estimate += 0.5f * (a3 - y) * (a3 - y);
+    } else {
+      ws.delta3[l] = a3 - y;  // BP1, cross-entropy: sigma'(z3) cancels
+      // C_x = sum_l softplus(x_l), x = z3 when y = 0 and -z3 when y = 1;
+      // softplus(x) = max(x, 0) + log(1 + e^-|x|), the ten logs taken as one.
+      const float x = l == label ? -ws.z3[l] : ws.z3[l];
+      estimate += x > 0.0f ? x : 0.0f;
+      product *= 1.0f + ExpFloat(-std::fabs(x));
+    }
+    db3[l] += ws.delta3[l];  // BP3
+  }
+  if (cost == Cost::kCrossEntropy) estimate += std::log(product);
+  const KernelTable& kernels = Kernels();
+  kernels.dense_backward(n, ws.delta3.data(), ws.a2.data(), w3, dw3, ws.da2.data());
+  kernels.conv_backward(k, ws.a0.data(), ws.a2.data(), ws.da2.data(), ws.argmax.data(), ws.delta1.data(),
+                        dw1, db1);
+  return estimate;
+}
+
+void Delta1(const Workspace& ws, float* delta1) {
+  std::memset(delta1, 0, sizeof(float) * ws.k * kConvSize);
+  for (int f = 0; f < ws.k; ++f) {
+    for (int pj = 0; pj < kPoolSide; ++pj) {
+      for (int pk = 0; pk < kPoolSide; ++pk) {
+        const int cell = (f * kPoolSide + pj) * kPoolSide + pk;
+        const int p = ws.argmax[cell];
+        delta1[(f * kConvSide + 2 * pj + p / 2) * kConvSide + 2 * pk + p % 2] = ws.delta1[cell];
+      }
+    }
+  }
+}
+
+int PredictedClass(const float* a3) {
+  int best = 0;
+  for (int l = 1; l < kClasses; ++l) {
+    if (a3[l] > a3[best]) best = l;
+  }
+  return best;
+}
+
+}  // namespace convnet

@@ -1,0 +1,72 @@
+// The fast kernels: one example's forward and backward pass, vectorised and
+// allocation-free. They compute what reference.h computes, reorganised:
+//  - z1 is summed in the reference's order (fused multiply-adds where the
+//    processor has them), so the max-pool picks the reference's positions but
+//    where two z1 are within a rounding of each other;
+//  - max-pooling is done on z1 (sigma is monotonic) so only the 144*K maxima go
+//    through sigma; where sigma saturates in float, an earlier window position
+//    whose a1 equals the maximum takes the tie, exactly as the a1 rule says;
+//  - only the 144*K argmax positions carry delta1, so dC/dw1 and dC/db1 sum
+//    over those only.
+// Shapes as in reference.h. On one machine results are fully deterministic;
+// processors with and without FMA differ in the last bits.
+#ifndef CONVNET_CORE_KERNELS_H_
+#define CONVNET_CORE_KERNELS_H_
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "core/cost.h"
+#include "core/image_batch.h"
+#include "core/shape.h"
+
+namespace convnet {
+
+// a0 is stored with rows padded to this stride so vector loads past column 27 stay inside.
+inline constexpr int kPaddedInputStride = 32;
+// Stride of the per-window planes of Workspace::window (144 windows + slack for vector stores).
+inline constexpr int kWindowPlane = kPoolSize + 8;
+
+// Per-thread scratch memory for one example at a time with K maps.
+struct Workspace {
+  explicit Workspace(int k);
+
+  int k;
+  std::vector<float> a0;       // [28][32] (columns 28..31 are zero)
+  std::vector<float> z1;       // [K][24][24] (+ slack for vector loads)
+  std::vector<float> z1_max;   // [K][12][12], the maximum z1 of each window
+  std::vector<float> a2;       // [K][12][12]
+  std::vector<uint8_t> argmax; // [K][12][12], window position 0..3
+  std::vector<float> window;   // [K][3][kWindowPlane], z1 of the positions before each argmax (else -inf)
+  std::vector<float> da2;      // [K][12][12]
+  std::vector<float> delta1;   // [K][12][12], delta1 at each window's argmax
+  std::vector<uint8_t> row_nonzero;  // [28], 0 when a0's row is all zero
+  alignas(32) std::array<float, 16> z3{}, a3{}, delta3{};
+};
+
+// Loads 784 input activations (row-major 28x28) into ws.a0.
+void LoadInput(const float* a0, Workspace& ws);
+
+// Loads image i of the batch (a0 = pixel / 255 or the floats) into ws.a0.
+void LoadImage(const ImageBatch& images, size_t i, Workspace& ws);
+
+// Forward pass: fills z1, z1_max, a2, argmax, z3, a3. w1, b1, w3, b3 point into
+// a flat parameter vector for ws.k maps.
+void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws);
+
+// Backward pass after ForwardExample: BP1 into ws.delta3, then adds this
+// example's gradient to `gradient` (flat layout). Returns a fast float
+// estimate of C_x (for progress reports; network.h's ExampleCost is exact).
+float BackwardExample(const float* w3, int label, Cost cost, Workspace& ws, float* gradient);
+
+// delta1 [K][24][24] of the last BackwardExample (zero outside the argmaxes);
+// for the explain variant.
+void Delta1(const Workspace& ws, float* delta1);
+
+// Index (0..9) of the largest a3, the first one on ties.
+int PredictedClass(const float* a3);
+
+}  // namespace convnet
+
+#endif  // CONVNET_CORE_KERNELS_H_

@@ -1,0 +1,132 @@
+// The public entry points of network.h: batch gradients equal the mean of the
+// reference's per-example gradients, do not depend on the thread count, and
+// bad input is rejected with a message.
+#include <cmath>
+#include <vector>
+
+#include "core/image_batch.h"
+#include "core/network.h"
+#include "core/parameters.h"
+#include "core/reference.h"
+#include "core/thread_pool.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/core/test_data.h"
+
+namespace convnet {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(BackpropTest, BatchGradientIsTheMeanOfReferenceGradients) {
+  const Dataset& test = testing::BundledMnist().test;
+  const int k = 2;
+  auto params = Parameters::Initialize(k, 21);
+  ASSERT_TRUE(params.ok());
+  const size_t m = 37;
+  const Dataset batch = test.Prefix(m);
+  ThreadPool pool(2);
+  auto fast = ComputeGradient(*params, ImageBatch::FromPixels(batch.images), batch.labels,
+                              Cost::kCrossEntropy, &pool);
+  ASSERT_TRUE(fast.ok()) << fast.status();
+
+  std::vector<double> mean(params->size(), 0.0);
+  const std::vector<double> theta(params->flat().begin(), params->flat().end());
+  double mean_cost = 0;
+  for (size_t i = 0; i < m; ++i) {
+    double a0[kPixels];
+    ImageBatch::FromPixels(batch.images).InputActivations(i, a0);
+    auto trace = ReferenceBackprop<double>(k, theta, a0, batch.labels[i], Cost::kCrossEntropy);
+    for (size_t p = 0; p < mean.size(); ++p) mean[p] += trace.gradient[p] / m;
+    mean_cost += trace.cost / m;
+    EXPECT_NEAR(fast->costs[i], trace.cost, 1e-5 * (1 + trace.cost));
+  }
+  EXPECT_NEAR(fast->mean_cost, mean_cost, 1e-5 * (1 + mean_cost));
+  double scale = 0;
+  for (double g : mean) scale = std::max(scale, std::fabs(g));
+  for (size_t p = 0; p < mean.size(); ++p) ASSERT_NEAR(fast->gradient[p], mean[p], 2e-5 * scale) << p;
+}
+
+TEST(BackpropTest, GradientIsBitIdenticalWithOneOrTwoThreads) {
+  const Dataset batch = testing::BundledMnist().test.Prefix(100);
+  auto params = Parameters::Initialize(3, 8);
+  ASSERT_TRUE(params.ok());
+  ThreadPool two(2);
+  auto serial = ComputeGradient(*params, ImageBatch::FromPixels(batch.images), batch.labels,
+                                Cost::kQuadratic, nullptr);
+  auto parallel = ComputeGradient(*params, ImageBatch::FromPixels(batch.images), batch.labels,
+                                  Cost::kQuadratic, &two);
+  ASSERT_TRUE(serial.ok() && parallel.ok());
+  EXPECT_EQ(serial->gradient, parallel->gradient);
+  EXPECT_EQ(serial->costs, parallel->costs);
+}
+
+TEST(BackpropTest, ExplainAgreesWithComputeGradient) {
+  const Dataset batch = testing::BundledMnist().test.Prefix(5);
+  auto params = Parameters::Initialize(1, 4);
+  ASSERT_TRUE(params.ok());
+  auto gradient = ComputeGradient(*params, ImageBatch::FromPixels(batch.images), batch.labels,
+                                  Cost::kCrossEntropy, nullptr);
+  auto explained = ExplainGradient(*params, ImageBatch::FromPixels(batch.images), batch.labels,
+                                   Cost::kCrossEntropy, nullptr);
+  ASSERT_TRUE(gradient.ok() && explained.ok());
+  EXPECT_EQ(explained->first.gradient, gradient->gradient);
+  ASSERT_EQ(explained->second.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    const Explanation& e = explained->second[i];
+    EXPECT_EQ(e.delta1.size(), static_cast<size_t>(kConvSize));
+    EXPECT_EQ(e.cost, gradient->costs[i]);
+    for (int l = 0; l < kClasses; ++l) {
+      EXPECT_FLOAT_EQ(e.delta3[l], e.a3[l] - (l == batch.labels[i] ? 1.0f : 0.0f));
+    }
+  }
+}
+
+TEST(BackpropTest, PredictMatchesTheReferenceForward) {
+  const Dataset batch = testing::BundledMnist().test.Prefix(300);
+  auto params = Parameters::Initialize(4, 2);
+  ASSERT_TRUE(params.ok());
+  ThreadPool pool(2);
+  auto predictions = Predict(*params, ImageBatch::FromPixels(batch.images), &pool);
+  ASSERT_TRUE(predictions.ok());
+  ASSERT_EQ(predictions->size(), 300u);
+  for (size_t i = 0; i < 300; ++i) {
+    float a0[kPixels];
+    ImageBatch::FromPixels(batch.images).InputActivations(i, a0);
+    auto trace = ReferenceBackprop<float>(4, params->flat(), a0, 0, Cost::kQuadratic);
+    for (int l = 0; l < kClasses; ++l) ASSERT_NEAR((*predictions)[i].a3[l], trace.a3[l], 1e-5);
+  }
+}
+
+TEST(BackpropTest, RejectsMismatchedLabelsOutOfRangeLabelsAndBadImages) {
+  auto params = Parameters::Initialize(1, 1);
+  ASSERT_TRUE(params.ok());
+  const std::vector<uint8_t> two_images(2 * kPixels, 0);
+  const std::vector<uint8_t> one_label = {1};
+  auto mismatch = ComputeGradient(*params, ImageBatch::FromPixels(two_images), one_label, Cost::kQuadratic, nullptr);
+  EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(mismatch.status().message(), HasSubstr("got 1 labels for 2 images"));
+
+  const std::vector<uint8_t> bad_label = {3, 10};
+  auto out_of_range = ComputeGradient(*params, ImageBatch::FromPixels(two_images), bad_label, Cost::kQuadratic, nullptr);
+  EXPECT_EQ(out_of_range.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(out_of_range.status().message(), HasSubstr("label 1 must be in 0..9, got 10"));
+
+  auto empty = ComputeGradient(*params, ImageBatch::FromPixels({}), {}, Cost::kQuadratic, nullptr);
+  EXPECT_THAT(empty.status().message(), HasSubstr("no examples"));
+
+  const std::vector<uint8_t> ragged(kPixels + 3, 0);
+  auto partial = Predict(*params, ImageBatch::FromPixels(ragged), nullptr);
+  EXPECT_EQ(partial.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(partial.status().message(), HasSubstr("not a multiple of 784"));
+
+  std::vector<float> floats(kPixels, 0.5f);
+  floats[100] = 1.5f;
+  auto out_of_unit = Predict(*params, ImageBatch::FromFloats(floats), nullptr);
+  EXPECT_THAT(out_of_unit.status().message(), HasSubstr("image 0 pixel 100"));
+  floats[100] = NAN;
+  EXPECT_FALSE(Predict(*params, ImageBatch::FromFloats(floats), nullptr).ok());
+}
+
+}  // namespace
+}  // namespace convnet

@@ -1,0 +1,170 @@
+// The fast kernels against the float reference. They agree to float rounding
+// (the fast path fuses multiply-adds where the processor can), and the pool
+// picks the reference's position in every window but where the reference's
+// own a1 values of the two positions are within a rounding of each other.
+#include "core/kernels.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/image_batch.h"
+#include "core/parameters.h"
+#include "core/random.h"
+#include "core/reference.h"
+#include "gtest/gtest.h"
+#include "tests/core/test_data.h"
+
+namespace convnet {
+namespace {
+
+struct KernelCase {
+  int k;
+  Cost cost;
+};
+
+class KernelsVsReferenceTest : public ::testing::TestWithParam<KernelCase> {};
+
+void ExpectClose(float fast, float reference, float tolerance, const std::string& what) {
+  EXPECT_NEAR(fast, reference, tolerance * (1.0f + std::fabs(reference))) << what;
+}
+
+// Position (in a1 [K][24][24]) of window position p of pool cell `cell`.
+int PositionOf(int cell, int p) {
+  const int f = cell / kPoolSize, pj = (cell % kPoolSize) / kPoolSide, pk = cell % kPoolSide;
+  return (f * kConvSide + 2 * pj + p / 2) * kConvSide + 2 * pk + p % 2;
+}
+
+// Every window routes where the reference does, or to a position whose
+// reference a1 is within a rounding of the window's maximum. Returns the
+// number of windows that differ.
+int ExpectSameArgmaxUpToRounding(const Workspace& ws, const ReferenceTrace<float>& ref) {
+  int differing = 0;
+  for (size_t cell = 0; cell < ref.argmax.size(); ++cell) {
+    if (ws.argmax[cell] == ref.argmax[cell]) continue;
+    ++differing;
+    const float chosen = ref.a1[PositionOf(cell, ws.argmax[cell])];
+    EXPECT_NEAR(chosen, ref.a2[cell], 2e-7f) << "window " << cell;
+  }
+  return differing;
+}
+
+TEST_P(KernelsVsReferenceTest, FastPathMatchesReferenceOnMnistTestImages) {
+  const auto [k, cost] = GetParam();
+  const Dataset& test = testing::BundledMnist().test;
+  auto params = Parameters::Initialize(k, 1000 + k);
+  ASSERT_TRUE(params.ok());
+  const ImageBatch images = ImageBatch::FromPixels(test.images);
+  Workspace ws(k);
+  float a0[kPixels];
+  for (size_t i = 0; i < 40; ++i) {
+    const int label = test.labels[i];
+    images.InputActivations(i, a0);
+    ReferenceTrace<float> ref = ReferenceBackprop<float>(k, params->flat(), a0, label, cost);
+
+    LoadImage(images, i, ws);
+    ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), ws);
+    std::vector<float> gradient(params->size(), 0.0f);
+    const float estimate = BackwardExample(params->w3(), label, cost, ws, gradient.data());
+
+    for (size_t p = 0; p < ref.z1.size(); ++p) ASSERT_NEAR(ws.z1[p], ref.z1[p], 1e-5f * (1 + std::fabs(ref.z1[p])));
+    EXPECT_LE(ExpectSameArgmaxUpToRounding(ws, ref), 1) << "image " << i;
+    for (size_t c = 0; c < ref.a2.size(); ++c) ASSERT_NEAR(ws.a2[c], ref.a2[c], 1e-6f) << "image " << i;
+    for (int l = 0; l < kClasses; ++l) {
+      ExpectClose(ws.z3[l], ref.z3[l], 1e-5f, "z3");
+      ExpectClose(ws.a3[l], ref.a3[l], 1e-5f, "a3");
+      ExpectClose(ws.delta3[l], ref.delta3[l], 1e-5f, "delta3");
+    }
+    ExpectClose(estimate, ref.cost, 1e-4f, "cost estimate");
+    std::vector<float> delta1(k * kConvSize);
+    Delta1(ws, delta1.data());
+    for (size_t p = 0; p < delta1.size(); ++p) ExpectClose(delta1[p], ref.delta1[p], 1e-5f, "delta1");
+    float scale = 0;
+    for (float g : ref.gradient) scale = std::max(scale, std::fabs(g));
+    for (size_t p = 0; p < gradient.size(); ++p) {
+      ASSERT_NEAR(gradient[p], ref.gradient[p], 1e-5f * (scale + 1e-3f)) << "parameter " << p;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(MapsAndCosts, KernelsVsReferenceTest,
+                         ::testing::Values(KernelCase{1, Cost::kCrossEntropy}, KernelCase{1, Cost::kQuadratic},
+                                           KernelCase{3, Cost::kCrossEntropy}, KernelCase{20, Cost::kQuadratic},
+                                           KernelCase{64, Cost::kCrossEntropy}),
+                         [](const auto& info) {
+                           return "K" + std::to_string(info.param.k) +
+                                  (info.param.cost == Cost::kQuadratic ? "Quadratic" : "CrossEntropy");
+                         });
+
+TEST(KernelsTest, PixelsLoadAsPixelOver255ForEveryByteValue) {
+  std::vector<uint8_t> image(kPixels, 0);
+  for (int p = 0; p < 256; ++p) image[p * 3] = static_cast<uint8_t>(p);
+  Workspace ws(1);
+  LoadImage(ImageBatch::FromPixels(image), 0, ws);
+  for (int i = 0; i < kPixels; ++i) {
+    const float expected = static_cast<float>(image[i]) / 255.0f;
+    ASSERT_EQ(ws.a0[(i / kInputSide) * kPaddedInputStride + i % kInputSide], expected) << "pixel " << i;
+  }
+  for (int r = 0; r < kInputSide; ++r) EXPECT_EQ(ws.row_nonzero[r], r * kInputSide <= 255 * 3 ? 1 : 0) << r;
+}
+
+TEST(KernelsTest, FloatImagesGiveTheSameOutputsAsTheirPixels) {
+  const Dataset& test = testing::BundledMnist().test;
+  auto params = Parameters::Initialize(2, 5);
+  ASSERT_TRUE(params.ok());
+  std::vector<float> floats(kPixels);
+  for (int p = 0; p < kPixels; ++p) floats[p] = static_cast<float>(test.images[p]) / 255.0f;
+  float a0_pixels[kPixels], a0_floats[kPixels];
+  ImageBatch::FromPixels(test.image(0)).InputActivations(0, a0_pixels);
+  ImageBatch::FromFloats(floats).InputActivations(0, a0_floats);
+  for (int p = 0; p < kPixels; ++p) ASSERT_EQ(a0_pixels[p], a0_floats[p]);
+  Workspace from_pixels(2), from_floats(2);
+  LoadImage(ImageBatch::FromPixels(test.image(0)), 0, from_pixels);
+  LoadImage(ImageBatch::FromFloats(floats), 0, from_floats);
+  for (Workspace* ws : {&from_pixels, &from_floats}) {
+    ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), *ws);
+  }
+  EXPECT_EQ(from_pixels.row_nonzero, from_floats.row_nonzero);
+  EXPECT_EQ(from_pixels.z1, from_floats.z1);
+  EXPECT_EQ(from_pixels.z3, from_floats.z3);
+}
+
+// Large weights push sigma into saturation, where different z1 round to the
+// same a1: the pool must follow the a1 tie rule, as the reference does.
+TEST(KernelsTest, SaturatedActivationsFollowTheReferenceTieRule) {
+  auto params = Parameters::Initialize(4, 3);
+  ASSERT_TRUE(params.ok());
+  for (int i = 0; i < 4 * kKernelSize; ++i) params->w1()[i] *= 40.0f;
+  for (int f = 0; f < 4; ++f) params->b1()[f] = 12.0f + 3.0f * f;
+  const Dataset& test = testing::BundledMnist().test;
+  Workspace ws(4);
+  float a0[kPixels];
+  int moved_ties = 0;
+  for (size_t i = 0; i < 30; ++i) {
+    ImageBatch::FromPixels(test.images).InputActivations(i, a0);
+    ReferenceTrace<float> ref = ReferenceBackprop<float>(4, params->flat(), a0, test.labels[i], Cost::kQuadratic);
+    LoadInput(a0, ws);
+    ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), ws);
+    ExpectSameArgmaxUpToRounding(ws, ref);
+    // z1 reaches the hundreds here, so its rounding moves a2 by up to ~1e-5.
+    for (size_t c = 0; c < ref.a2.size(); ++c) ASSERT_NEAR(ws.a2[c], ref.a2[c], 2e-5f) << "image " << i;
+    // Count windows where the a1 rule picked a position before the z1 maximum.
+    for (int cell = 0; cell < 4 * kPoolSize; ++cell) {
+      const int f = cell / kPoolSize, pj = (cell % kPoolSize) / kPoolSide, pk = cell % kPoolSide;
+      const float* w = ws.z1.data() + (f * kConvSide + 2 * pj) * kConvSide + 2 * pk;
+      const float z[4] = {w[0], w[1], w[kConvSide], w[kConvSide + 1]};
+      if (z[ws.argmax[cell]] < ws.z1_max[cell]) {
+        ++moved_ties;
+        EXPECT_EQ(ws.argmax[cell], ref.argmax[cell]);  // saturated: both see a1 == 1 exactly
+      }
+    }
+  }
+  EXPECT_GT(moved_ties, 0) << "the test should exercise saturated ties";
+}
+
+TEST(KernelsTest, PredictedClassIsTheFirstLargestOutput) {
+  const float a3[kClasses] = {0.1f, 0.7f, 0.2f, 0.7f, 0, 0, 0, 0, 0, 0.69f};
+  EXPECT_EQ(PredictedClass(a3), 1);
+}
+
+}  // namespace
+}  // namespace convnet

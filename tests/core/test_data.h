@@ -1,0 +1,31 @@
+// Shared fixtures for the core tests: the bundled MNIST, loaded once.
+#ifndef CONVNET_TESTS_CORE_TEST_DATA_H_
+#define CONVNET_TESTS_CORE_TEST_DATA_H_
+
+#include <cstdlib>
+#include <string>
+
+#include "core/dataset.h"
+#include "gtest/gtest.h"
+
+namespace convnet::testing {
+
+inline std::string BundledMnistDir() { return std::string(CONVNET_DATA_DIR) + "/mnist"; }
+
+// The bundled MNIST (data/mnist), loaded on first use; aborts the test binary
+// with the loader's message if it cannot be read.
+inline const MnistDirectory& BundledMnist() {
+  static const MnistDirectory* mnist = [] {
+    auto loaded = LoadMnistDirectory(BundledMnistDir());
+    if (!loaded.ok()) {
+      ADD_FAILURE() << loaded.status();
+      std::abort();
+    }
+    return new MnistDirectory(*std::move(loaded));
+  }();
+  return *mnist;
+}
+
+}  // namespace convnet::testing
+
+#endif  // CONVNET_TESTS_CORE_TEST_DATA_H_
