@@ -12,6 +12,7 @@
 #include "core/image_batch.h"
 #include "core/network.h"
 #include "core/parameters.h"
+#include "core/reference.h"
 #include "core/thread_pool.h"
 #include "core/trainer.h"
 
@@ -78,6 +79,27 @@ BENCHMARK(BM_Predict)
     ->Args({1, 1, 1})->Args({1, 256, 1})->Args({1, 256, 2})
     ->Args({20, 256, 1})->Args({20, 256, 2})
     ->UseRealTime();
+
+// The plain reference (reference.h) on the same examples, for the ratio to the
+// fast path measured in the same run. Args: K. One iteration = one example's
+// forward and backward pass.
+void BM_ReferenceBackprop(benchmark::State& state) {
+  const int k = static_cast<int>(state.range(0));
+  auto params = Parameters::Initialize(k, 1);
+  const Dataset& train = Mnist().train;
+  const ImageBatch images = ImageBatch::FromPixels(train.images);
+  float a0[kPixels];
+  size_t i = 0;
+  for (auto _ : state) {
+    images.InputActivations(i % train.size(), a0);
+    auto trace = ReferenceBackprop<float>(k, params->flat(), a0, train.labels[i % train.size()],
+                                          Cost::kCrossEntropy);
+    benchmark::DoNotOptimize(trace);
+    ++i;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ReferenceBackprop)->ArgNames({"K"})->Arg(1)->Arg(20)->UseRealTime();
 
 }  // namespace
 }  // namespace convnet

@@ -49,7 +49,11 @@ double GradientSum::Compute(const Parameters& params, const ImageBatch& images, 
     }
     chunk_costs_[c] = cost_sum;
   };
-  if (pool != nullptr && layout.count > 1) {
+  // Handing a chunk to another thread costs tens of microseconds on these
+  // machines, more than a small mini-batch takes: those run on the caller.
+  // The chunks, and so the result, are the same either way.
+  constexpr size_t kParallelMinExamples = 32;
+  if (pool != nullptr && layout.count > 1 && m >= kParallelMinExamples) {
     pool->ParallelFor(layout.count, run_chunk);
   } else {
     for (size_t c = 0; c < layout.count; ++c) run_chunk(c);
