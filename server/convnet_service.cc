@@ -1,0 +1,418 @@
+#include "server/convnet_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/network.h"
+#include "core/shape.h"
+#include "core/status_macros.h"
+#include "server/log.h"
+#include "server/names.h"
+#include "server/proto_conversion.h"
+#include "server/request_decoding.h"
+#include "server/status_conversion.h"
+
+namespace convnet::server {
+namespace {
+
+// The parameters' share of a served version: keeps the version alive.
+std::shared_ptr<const Parameters> ParametersOf(const ServedVersion& served) {
+  return std::shared_ptr<const Parameters>(served.model, &served.model->parameters);
+}
+
+std::string FormatBytes(size_t bytes) {
+  return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+}
+
+}  // namespace
+
+template <typename Body>
+grpc::Status ConvNetService::Handle(absl::string_view rpc, Body&& body) {
+  in_flight_.fetch_add(1);
+  struct Leave {
+    std::atomic<int>& in_flight;
+    ~Leave() { in_flight.fetch_sub(1); }
+  } leave{in_flight_};
+  if (draining_.load()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
+  }
+  absl::Status status;
+  try {
+    status = body();
+  } catch (const std::bad_alloc&) {
+    status = absl::ResourceExhaustedError(absl::StrCat(rpc, ": the server ran out of memory"));
+  } catch (const std::exception& e) {
+    status = absl::InternalError(absl::StrCat(rpc, ": unexpected exception: ", e.what()));
+  } catch (...) {
+    status = absl::InternalError(absl::StrCat(rpc, ": unexpected exception"));
+  }
+  switch (status.code()) {
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kUnknown:
+      LogError(absl::StrCat(rpc, " failed: ", status.ToString()));
+      break;
+    default:
+      break;
+  }
+  return ToGrpcStatus(status);
+}
+
+void ConvNetService::BeginDrain() { draining_.store(true); }
+
+bool ConvNetService::WaitUntilIdle(absl::Time deadline) const {
+  while (in_flight_.load() > 0) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return true;
+}
+
+ConvNetService::ConvNetService(ModelRepository* repository, DatasetRegistry* datasets, JobManager* jobs,
+                               ThreadPool* pool, const ServiceLimits& limits)
+    : repository_(repository), datasets_(datasets), jobs_(jobs), pool_(pool), limits_(limits) {}
+
+absl::Status ConvNetService::CheckResponseSize(const google::protobuf::Message& response,
+                                               absl::string_view hint) const {
+  const size_t bytes = response.ByteSizeLong();
+  if (bytes > limits_.max_message_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("the response would be ", FormatBytes(bytes),
+                                                     ", over the server's limit of ",
+                                                     FormatBytes(limits_.max_message_bytes),
+                                                     " (--max_message_bytes); ", hint));
+  }
+  return absl::OkStatus();
+}
+
+// --- Predict ----------------------------------------------------------------
+
+grpc::Status ConvNetService::Predict(grpc::ServerContext*, const v1::PredictRequest* request,
+                                     v1::PredictResponse* response) {
+  return Handle("Predict", [&] { return DoPredict(*request, response); });
+}
+
+absl::Status ConvNetService::DoPredict(const v1::PredictRequest& request, v1::PredictResponse* response) {
+  CONVNET_RETURN_IF_ERROR(ValidateName("model_name", request.model_name()));
+  CONVNET_RETURN_IF_ERROR(ValidateVersion("version", request.version()));
+  CONVNET_ASSIGN_OR_RETURN(DecodedImages images, DecodeImages("images", request.images(), limits_.max_batch));
+  // One immutable snapshot answers the whole batch.
+  CONVNET_ASSIGN_OR_RETURN(ServedVersion served, repository_->Get(request.model_name(), request.version()));
+  CONVNET_ASSIGN_OR_RETURN(std::vector<Prediction> predictions,
+                           convnet::Predict(served.model->parameters, images.batch(), pool_));
+  response->set_model_name(served.model_name);
+  response->set_version(served.version);
+  response->mutable_predictions()->Reserve(static_cast<int>(predictions.size()));
+  for (const Prediction& prediction : predictions) {
+    v1::ImagePrediction* out = response->add_predictions();
+    out->mutable_outputs()->Assign(prediction.a3.begin(), prediction.a3.end());
+    out->set_predicted_class(prediction.predicted_class);
+  }
+  return absl::OkStatus();
+}
+
+// --- Train ------------------------------------------------------------------
+
+grpc::Status ConvNetService::Train(grpc::ServerContext*, const v1::TrainRequest* request,
+                                   v1::TrainResponse* response) {
+  return Handle("Train", [&] { return DoTrain(*request, response); });
+}
+
+absl::Status ConvNetService::DoTrain(const v1::TrainRequest& request, v1::TrainResponse* response) {
+  JobSpec spec;
+  spec.model_name = request.model_name();
+  CONVNET_RETURN_IF_ERROR(ValidateName("model_name", spec.model_name));
+  // Everything that does not need the training set first, so that a bad
+  // request does not load a dataset.
+  CONVNET_ASSIGN_OR_RETURN(spec.options, DecodeHyperparameters("hyperparameters", request.hyperparameters()));
+
+  switch (request.initialization_case()) {
+    case v1::TrainRequest::kFeatureMaps: {
+      const int k = request.feature_maps();
+      if (k < kMinMaps || k > kMaxMaps) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("feature_maps must be in ", kMinMaps, "..", kMaxMaps, ", got ", k));
+      }
+      CONVNET_ASSIGN_OR_RETURN(Parameters initial, Parameters::Initialize(k, spec.options.seed));
+      spec.initial = std::make_shared<const Parameters>(std::move(initial));
+      spec.init_seed = spec.options.seed;
+      break;
+    }
+    case v1::TrainRequest::kInitFrom: {
+      const v1::ModelVersionRef& from = request.init_from();
+      const std::string& name = from.model_name().empty() ? spec.model_name : from.model_name();
+      CONVNET_RETURN_IF_ERROR(ValidateName("init_from.model_name", name));
+      CONVNET_RETURN_IF_ERROR(ValidateVersion("init_from.version", from.version()));
+      absl::StatusOr<ServedVersion> served = repository_->Get(name, from.version());
+      if (!served.ok()) {
+        return absl::Status(served.status().code(), absl::StrCat("init_from: ", served.status().message()));
+      }
+      spec.initial = ParametersOf(*served);
+      spec.init_from = absl::StrCat(served->model_name, "/", served->version);
+      break;
+    }
+    case v1::TrainRequest::INITIALIZATION_NOT_SET:
+      return absl::InvalidArgumentError("initialization: set feature_maps (a new network) or init_from");
+  }
+
+  switch (request.training_data_case()) {
+    case v1::TrainRequest::kTrainDataset: {
+      CONVNET_ASSIGN_OR_RETURN(std::shared_ptr<const MnistDirectory> dataset,
+                               datasets_->Get("train_dataset", request.train_dataset()));
+      spec.train = std::shared_ptr<const Dataset>(dataset, &dataset->train);
+      spec.train_dataset = request.train_dataset();
+      break;
+    }
+    case v1::TrainRequest::kTrainExamples: {
+      CONVNET_ASSIGN_OR_RETURN(
+          DecodedExamples examples,
+          DecodeExamples("train_examples.examples", request.train_examples().examples(), SIZE_MAX));
+      if (examples.images.is_float()) {
+        return absl::InvalidArgumentError(
+            "train_examples.examples[0].image: training examples must be sent as pixels (a training "
+            "set is kept as uint8), got values");
+      }
+      CONVNET_ASSIGN_OR_RETURN(Dataset dataset,
+                               MakeDataset(std::move(examples.images).TakePixels(), std::move(examples.labels)));
+      spec.train = std::make_shared<const Dataset>(std::move(dataset));
+      spec.train_dataset = "inline";
+      break;
+    }
+    case v1::TrainRequest::TRAINING_DATA_NOT_SET:
+      return absl::InvalidArgumentError("training_data: set train_dataset or train_examples");
+  }
+  if (spec.train->size() == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("train_dataset ", Quote(spec.train_dataset), " has no training examples"));
+  }
+
+  switch (request.evaluation_data_case()) {
+    case v1::TrainRequest::kEvalDataset: {
+      CONVNET_ASSIGN_OR_RETURN(std::shared_ptr<const MnistDirectory> dataset,
+                               datasets_->Get("eval_dataset", request.eval_dataset()));
+      spec.eval = std::shared_ptr<const Dataset>(dataset, &dataset->test);
+      spec.eval_dataset = request.eval_dataset();
+      break;
+    }
+    case v1::TrainRequest::kEvalExamples: {
+      CONVNET_ASSIGN_OR_RETURN(
+          DecodedExamples examples,
+          DecodeExamples("eval_examples.examples", request.eval_examples().examples(), SIZE_MAX));
+      if (examples.images.is_float()) {
+        return absl::InvalidArgumentError(
+            "eval_examples.examples[0].image: evaluation examples must be sent as pixels (an evaluation "
+            "set is kept as uint8), got values");
+      }
+      CONVNET_ASSIGN_OR_RETURN(Dataset dataset,
+                               MakeDataset(std::move(examples.images).TakePixels(), std::move(examples.labels)));
+      spec.eval = std::make_shared<const Dataset>(std::move(dataset));
+      spec.eval_dataset = "inline";
+      break;
+    }
+    case v1::TrainRequest::EVALUATION_DATA_NOT_SET:
+      break;
+  }
+
+  CONVNET_RETURN_IF_ERROR(CheckBatchSize("hyperparameters", spec.options, spec.train->size()));
+  CONVNET_ASSIGN_OR_RETURN(JobInfo job, jobs_->Submit(std::move(spec)));
+  response->set_job_id(job.id);
+  ToProto(job, response->mutable_job());
+  return absl::OkStatus();
+}
+
+// --- Jobs -------------------------------------------------------------------
+
+grpc::Status ConvNetService::GetTrainingJob(grpc::ServerContext*, const v1::GetTrainingJobRequest* request,
+                                            v1::TrainingJob* response) {
+  return Handle("GetTrainingJob", [&]() -> absl::Status {
+    if (request->job_id().empty()) return absl::InvalidArgumentError("job_id is required");
+    CONVNET_ASSIGN_OR_RETURN(JobInfo job, jobs_->Get(request->job_id()));
+    ToProto(job, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status ConvNetService::ListTrainingJobs(grpc::ServerContext*, const v1::ListTrainingJobsRequest* request,
+                                              v1::ListTrainingJobsResponse* response) {
+  return Handle("ListTrainingJobs", [&]() -> absl::Status {
+    if (!request->model_name().empty()) {
+      CONVNET_RETURN_IF_ERROR(ValidateName("model_name", request->model_name()));
+    }
+    CONVNET_ASSIGN_OR_RETURN(std::optional<JobState> state, JobStateFilterFromProto("state", request->state()));
+    for (const JobInfo& job : jobs_->List(request->model_name(), state)) ToProto(job, response->add_jobs());
+    return CheckResponseSize(*response, "filter by model_name or state");
+  });
+}
+
+grpc::Status ConvNetService::CancelTrainingJob(grpc::ServerContext* context,
+                                               const v1::CancelTrainingJobRequest* request,
+                                               v1::TrainingJob* response) {
+  return Handle("CancelTrainingJob", [&] { return DoCancel(*context, *request, response); });
+}
+
+absl::Status ConvNetService::DoCancel(grpc::ServerContext& context, const v1::CancelTrainingJobRequest& request,
+                                      v1::TrainingJob* response) {
+  if (request.job_id().empty()) return absl::InvalidArgumentError("job_id is required");
+  // Wait for the job to stop, but answer before the client's deadline.
+  absl::Time deadline = absl::Now() + kCancelWait;
+  if (context.deadline() != std::chrono::system_clock::time_point::max()) {
+    deadline = std::min(deadline, absl::FromChrono(context.deadline()) - absl::Milliseconds(50));
+  }
+  CONVNET_ASSIGN_OR_RETURN(JobInfo job, jobs_->Cancel(request.job_id(), deadline));
+  ToProto(job, response);
+  return absl::OkStatus();
+}
+
+grpc::Status ConvNetService::WatchTrainingJob(grpc::ServerContext* context,
+                                              const v1::WatchTrainingJobRequest* request,
+                                              grpc::ServerWriter<v1::WatchTrainingJobResponse>* writer) {
+  return Handle("WatchTrainingJob", [&] { return DoWatch(*context, *request, *writer); });
+}
+
+absl::Status ConvNetService::DoWatch(grpc::ServerContext& context, const v1::WatchTrainingJobRequest& request,
+                                     grpc::ServerWriter<v1::WatchTrainingJobResponse>& writer) {
+  if (request.job_id().empty()) return absl::InvalidArgumentError("job_id is required");
+  v1::WatchTrainingJobResponse message;
+  WatchCallbacks callbacks;
+  callbacks.on_snapshot = [&](const JobInfo& job) {
+    message.Clear();
+    ToProto(job, message.mutable_job());
+    return writer.Write(message);
+  };
+  callbacks.on_state = [&](JobState state) {
+    message.Clear();
+    message.set_state(JobStateToProto(state));
+    return writer.Write(message);
+  };
+  callbacks.on_progress = [&](const TrainProgress& progress) {
+    message.Clear();
+    ToProto(progress, message.mutable_progress());
+    return writer.Write(message);
+  };
+  callbacks.on_epoch = [&](const EpochMetrics& epoch) {
+    message.Clear();
+    ToProto(epoch, message.mutable_epoch());
+    return writer.Write(message);
+  };
+  callbacks.is_cancelled = [&] { return context.IsCancelled(); };
+  return jobs_->Watch(request.job_id(), callbacks);
+}
+
+// --- GetGradients -----------------------------------------------------------
+
+grpc::Status ConvNetService::GetGradients(grpc::ServerContext*, const v1::GetGradientsRequest* request,
+                                          v1::GetGradientsResponse* response) {
+  return Handle("GetGradients", [&] { return DoGetGradients(*request, response); });
+}
+
+absl::Status ConvNetService::DoGetGradients(const v1::GetGradientsRequest& request,
+                                            v1::GetGradientsResponse* response) {
+  CONVNET_ASSIGN_OR_RETURN(DecodedExamples examples,
+                           DecodeExamples("examples", request.examples(), limits_.max_batch));
+  CONVNET_ASSIGN_OR_RETURN(Cost cost, DecodeCost("cost", request.cost()));
+
+  std::shared_ptr<const Parameters> parameters;
+  switch (request.parameters_source_case()) {
+    case v1::GetGradientsRequest::kModel: {
+      const v1::ModelVersionRef& ref = request.model();
+      CONVNET_RETURN_IF_ERROR(ValidateName("model.model_name", ref.model_name()));
+      CONVNET_RETURN_IF_ERROR(ValidateVersion("model.version", ref.version()));
+      CONVNET_ASSIGN_OR_RETURN(ServedVersion served, repository_->Get(ref.model_name(), ref.version()));
+      parameters = ParametersOf(served);
+      response->set_model_name(served.model_name);
+      response->set_version(served.version);
+      break;
+    }
+    case v1::GetGradientsRequest::kParameters: {
+      CONVNET_ASSIGN_OR_RETURN(Parameters inline_parameters, DecodeParameters("parameters", request.parameters()));
+      parameters = std::make_shared<const Parameters>(std::move(inline_parameters));
+      break;
+    }
+    case v1::GetGradientsRequest::PARAMETERS_SOURCE_NOT_SET:
+      return absl::InvalidArgumentError("parameters_source: set model (a stored version) or parameters (inline)");
+  }
+
+  const size_t n = examples.labels.size();
+  const int k = parameters->k();
+  if (request.include_deltas()) {
+    // delta1 (4 bytes) and the mask (1 byte) per conv position, plus z3, a3, delta3.
+    const size_t estimate = n * (static_cast<size_t>(k) * kConvSize * 5 + 3 * kClasses * 4 + 64) +
+                            ParameterCount(k) * 4;
+    if (estimate > limits_.max_message_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "include_deltas: the response for ", n, " examples with feature_maps ", k, " would be about ",
+          FormatBytes(estimate), ", over the server's limit of ", FormatBytes(limits_.max_message_bytes),
+          " (--max_message_bytes); send fewer examples"));
+    }
+  }
+
+  BatchGradient gradient;
+  std::vector<Explanation> explanations;
+  if (request.include_deltas()) {
+    CONVNET_ASSIGN_OR_RETURN(auto explained, ExplainGradient(*parameters, examples.images.batch(),
+                                                             examples.labels, cost, pool_));
+    gradient = std::move(explained.first);
+    explanations = std::move(explained.second);
+  } else {
+    CONVNET_ASSIGN_OR_RETURN(gradient, ComputeGradient(*parameters, examples.images.batch(), examples.labels,
+                                                       cost, pool_));
+  }
+
+  response->set_feature_maps(k);
+  response->set_mean_cost(gradient.mean_cost);
+  response->mutable_costs()->Assign(gradient.costs.begin(), gradient.costs.end());
+  response->mutable_predicted_classes()->Reserve(static_cast<int>(gradient.predicted.size()));
+  for (uint8_t predicted : gradient.predicted) response->add_predicted_classes(predicted);
+  response->mutable_gradient()->Assign(gradient.gradient.begin(), gradient.gradient.end());
+  for (const Explanation& explanation : explanations) {
+    v1::ExampleDeltas* deltas = response->add_deltas();
+    deltas->mutable_z3()->Assign(explanation.z3.begin(), explanation.z3.end());
+    deltas->mutable_a3()->Assign(explanation.a3.begin(), explanation.a3.end());
+    deltas->mutable_delta3()->Assign(explanation.delta3.begin(), explanation.delta3.end());
+    deltas->mutable_delta1()->Assign(explanation.delta1.begin(), explanation.delta1.end());
+    deltas->set_argmax_mask(explanation.argmax_mask.data(), explanation.argmax_mask.size());
+  }
+  return CheckResponseSize(*response, "send fewer examples");
+}
+
+// --- Models -----------------------------------------------------------------
+
+grpc::Status ConvNetService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
+                                        v1::ListModelsResponse* response) {
+  return Handle("ListModels", [&] { return DoListModels(response); });
+}
+
+absl::Status ConvNetService::DoListModels(v1::ListModelsResponse* response) {
+  for (const ModelVersions& model : repository_->List()) {
+    ToProto(model, model.versions.back().version, /*include_parameters=*/false, response->add_models());
+  }
+  return CheckResponseSize(*response, "use GetModel for one model at a time");
+}
+
+grpc::Status ConvNetService::GetModel(grpc::ServerContext*, const v1::GetModelRequest* request,
+                                      v1::GetModelResponse* response) {
+  return Handle("GetModel", [&] { return DoGetModel(*request, response); });
+}
+
+absl::Status ConvNetService::DoGetModel(const v1::GetModelRequest& request, v1::GetModelResponse* response) {
+  CONVNET_RETURN_IF_ERROR(ValidateName("model_name", request.model_name()));
+  CONVNET_RETURN_IF_ERROR(ValidateVersion("version", request.version()));
+  CONVNET_ASSIGN_OR_RETURN(ModelVersions model, repository_->GetModel(request.model_name()));
+  const int64_t latest = model.versions.back().version;
+  if (request.version() != 0) {
+    CONVNET_ASSIGN_OR_RETURN(ServedVersion one, repository_->Get(request.model_name(), request.version()));
+    model.versions = {std::move(one)};
+  }
+  ToProto(model, latest, request.include_parameters(), response->mutable_model());
+  return CheckResponseSize(*response, "ask for one version at a time");
+}
+
+}  // namespace convnet::server

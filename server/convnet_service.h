@@ -1,0 +1,94 @@
+// The RPC layer of convnet.v1.ConvNet. It only translates: it validates each
+// request (request_decoding.h), calls the core, the model repository, the
+// dataset registry or the job manager, and maps the result and the
+// absl::Status to the response and the grpc::Status (codes 1:1). No math here.
+// No exception escapes a handler: anything thrown becomes INTERNAL.
+#ifndef CONVNET_SERVER_CONVNET_SERVICE_H_
+#define CONVNET_SERVER_CONVNET_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "convnet/v1/convnet.grpc.pb.h"
+#include "core/thread_pool.h"
+#include "server/dataset_registry.h"
+#include "server/job_manager.h"
+#include "server/model_repository.h"
+
+namespace convnet::server {
+
+struct ServiceLimits {
+  size_t max_batch = 1024;                // images per Predict, examples per GetGradients
+  size_t max_message_bytes = 64 << 20;    // largest response the service builds
+};
+
+class ConvNetService final : public v1::ConvNet::Service {
+ public:
+  // Every pointer must outlive the service.
+  ConvNetService(ModelRepository* repository, DatasetRegistry* datasets, JobManager* jobs, ThreadPool* pool,
+                 const ServiceLimits& limits);
+
+  grpc::Status Predict(grpc::ServerContext* context, const v1::PredictRequest* request,
+                       v1::PredictResponse* response) override;
+  grpc::Status Train(grpc::ServerContext* context, const v1::TrainRequest* request,
+                     v1::TrainResponse* response) override;
+  grpc::Status GetTrainingJob(grpc::ServerContext* context, const v1::GetTrainingJobRequest* request,
+                              v1::TrainingJob* response) override;
+  grpc::Status ListTrainingJobs(grpc::ServerContext* context, const v1::ListTrainingJobsRequest* request,
+                                v1::ListTrainingJobsResponse* response) override;
+  grpc::Status CancelTrainingJob(grpc::ServerContext* context, const v1::CancelTrainingJobRequest* request,
+                                 v1::TrainingJob* response) override;
+  grpc::Status WatchTrainingJob(grpc::ServerContext* context, const v1::WatchTrainingJobRequest* request,
+                                grpc::ServerWriter<v1::WatchTrainingJobResponse>* writer) override;
+  grpc::Status GetGradients(grpc::ServerContext* context, const v1::GetGradientsRequest* request,
+                            v1::GetGradientsResponse* response) override;
+  grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
+                          v1::ListModelsResponse* response) override;
+  grpc::Status GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
+                        v1::GetModelResponse* response) override;
+
+  // The longest CancelTrainingJob waits for the job to stop.
+  static constexpr absl::Duration kCancelWait = absl::Seconds(10);
+
+  // Graceful shutdown: after BeginDrain() every new call is answered
+  // UNAVAILABLE at once; WaitUntilIdle() returns true as soon as no call is in
+  // flight, or false when `deadline` passes first.
+  void BeginDrain();
+  bool WaitUntilIdle(absl::Time deadline) const;
+  // Calls being handled now (for statistics and shutdown).
+  int CallsInFlight() const { return in_flight_.load(); }
+
+ private:
+  // Runs one handler body: counts the call in flight, refuses it while
+  // draining, maps the absl::Status to a grpc::Status and turns anything
+  // thrown into an error status, so that no exception reaches gRPC.
+  template <typename Body>
+  grpc::Status Handle(absl::string_view rpc, Body&& body);
+
+  absl::Status DoPredict(const v1::PredictRequest& request, v1::PredictResponse* response);
+  absl::Status DoTrain(const v1::TrainRequest& request, v1::TrainResponse* response);
+  absl::Status DoCancel(grpc::ServerContext& context, const v1::CancelTrainingJobRequest& request,
+                        v1::TrainingJob* response);
+  absl::Status DoWatch(grpc::ServerContext& context, const v1::WatchTrainingJobRequest& request,
+                       grpc::ServerWriter<v1::WatchTrainingJobResponse>& writer);
+  absl::Status DoGetGradients(const v1::GetGradientsRequest& request, v1::GetGradientsResponse* response);
+  absl::Status DoListModels(v1::ListModelsResponse* response);
+  absl::Status DoGetModel(const v1::GetModelRequest& request, v1::GetModelResponse* response);
+
+  // RESOURCE_EXHAUSTED when a built response is over --max_message_bytes.
+  absl::Status CheckResponseSize(const google::protobuf::Message& response, absl::string_view hint) const;
+
+  ModelRepository* const repository_;
+  DatasetRegistry* const datasets_;
+  JobManager* const jobs_;
+  ThreadPool* const pool_;
+  const ServiceLimits limits_;
+  std::atomic<int> in_flight_{0};
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace convnet::server
+
+#endif  // CONVNET_SERVER_CONVNET_SERVICE_H_

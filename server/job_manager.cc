@@ -1,0 +1,431 @@
+#include "server/job_manager.h"
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "core/model_file.h"
+#include "server/log.h"
+#include "server/names.h"
+
+namespace convnet::server {
+
+const char* JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kQueued:
+      return "QUEUED";
+    case JobState::kRunning:
+      return "RUNNING";
+    case JobState::kSucceeded:
+      return "SUCCEEDED";
+    case JobState::kFailed:
+      return "FAILED";
+    case JobState::kCancelled:
+      return "CANCELLED";
+  }
+  return "UNKNOWN";
+}
+
+bool IsTerminal(JobState state) {
+  return state == JobState::kSucceeded || state == JobState::kFailed || state == JobState::kCancelled;
+}
+
+struct JobManager::Job {
+  explicit Job(JobSpec s) : spec(std::move(s)) {}
+
+  // Read only by the thread that owns the job's execution (a runner, or the
+  // canceller of a queued job); released when the job finishes.
+  JobSpec spec;
+  std::atomic<bool> cancel{false};  // core's Train() polls it between mini-batches
+
+  mutable absl::Mutex mu;
+  JobInfo info ABSL_GUARDED_BY(mu);
+  int64_t progress_sequence ABSL_GUARDED_BY(mu) = 0;  // bumped by every progress report
+  std::vector<JobState> states ABSL_GUARDED_BY(mu);  // every state it has been in, in order
+  std::string cancel_reason ABSL_GUARDED_BY(mu);
+};
+
+namespace {
+
+std::string JobLabel(const JobInfo& info) {
+  return absl::StrCat("job ", info.id, " (model ", Quote(info.model_name), ")");
+}
+
+std::string Outcome(const JobInfo& info) {
+  std::string text;
+  if (info.state == JobState::kSucceeded) absl::StrAppend(&text, "version ", info.version, ", ");
+  absl::StrAppend(&text, info.epochs.size(), " of ", info.options.epochs, " epochs");
+  if (!info.epochs.empty() && info.epochs.back().test_examples > 0) {
+    absl::StrAppend(&text, absl::StrFormat(", test accuracy %.2f%%", 100 * info.epochs.back().test_accuracy));
+  }
+  if (info.started != absl::InfinitePast()) {
+    absl::StrAppend(&text, absl::StrFormat(", %.1f s", absl::ToDoubleSeconds(info.finished - info.started)));
+  }
+  if (!info.error.empty()) absl::StrAppend(&text, ": ", info.error);
+  return text;
+}
+
+}  // namespace
+
+JobManager::JobManager(const JobManagerOptions& options, ModelRepository* repository, ThreadPool* pool)
+    : options_(options),
+      repository_(repository),
+      pool_(pool),
+      id_prefix_(absl::ToUnixMillis(absl::Now())) {
+  const int runners = std::max(1, options_.max_concurrent_jobs);
+  runners_.reserve(runners);
+  for (int i = 0; i < runners; ++i) runners_.emplace_back([this] { RunnerLoop(); });
+}
+
+JobManager::~JobManager() { Shutdown(); }
+
+absl::StatusOr<JobInfo> JobManager::Submit(JobSpec spec) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("the server is shutting down; no new training jobs");
+  const int capacity = std::max(1, options_.max_concurrent_jobs) + std::max(0, options_.max_queued_jobs);
+  if (active_ >= capacity) {
+    const int queued = static_cast<int>(queue_.size());
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "training job queue is full: ", active_ - queued, " running and ", queued,
+        " queued (--max_concurrent_jobs=", options_.max_concurrent_jobs,
+        ", --max_queued_jobs=", options_.max_queued_jobs, "); retry later"));
+  }
+  auto job = std::make_shared<Job>(std::move(spec));
+  JobInfo snapshot;
+  {
+    absl::MutexLock job_lock(&job->mu);
+    JobInfo& info = job->info;
+    info.id = absl::StrCat(id_prefix_, "-", next_sequence_++);
+    info.model_name = job->spec.model_name;
+    info.state = JobState::kQueued;
+    info.feature_maps = job->spec.initial->k();
+    info.init_from = job->spec.init_from;
+    info.train_dataset = job->spec.train_dataset;
+    info.eval_dataset = job->spec.eval ? job->spec.eval_dataset : "";
+    info.train_examples = static_cast<int64_t>(job->spec.train->size());
+    info.eval_examples = job->spec.eval ? static_cast<int64_t>(job->spec.eval->size()) : 0;
+    info.options = job->spec.options;
+    info.created = absl::Now();
+    job->states.push_back(JobState::kQueued);
+    snapshot = info;
+  }
+  ++active_;
+  queue_.push_back(job);
+  jobs_.push_back(job);
+  by_id_.emplace(snapshot.id, job);
+  LogInfo(absl::StrCat(JobLabel(snapshot), ": QUEUED (K=", snapshot.feature_maps,
+                       snapshot.init_from.empty() ? "" : absl::StrCat(", from ", snapshot.init_from),
+                       ", train ", snapshot.train_dataset, " ", snapshot.train_examples, " examples, ",
+                       snapshot.options.epochs, " epochs, batch ", snapshot.options.batch_size,
+                       ", eta ", snapshot.options.learning_rate, ", ", CostName(snapshot.options.cost),
+                       ")"));
+  return snapshot;
+}
+
+std::shared_ptr<JobManager::Job> JobManager::Find(absl::string_view id) const {
+  absl::MutexLock lock(&mu_);
+  auto found = by_id_.find(id);
+  return found == by_id_.end() ? nullptr : found->second;
+}
+
+absl::StatusOr<JobInfo> JobManager::Get(absl::string_view id) const {
+  std::shared_ptr<Job> job = Find(id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("training job ", Quote(id), " not found"));
+  absl::ReaderMutexLock lock(&job->mu);
+  return job->info;
+}
+
+std::vector<JobInfo> JobManager::List(absl::string_view model_name, std::optional<JobState> state) const {
+  std::vector<JobInfo> result;
+  absl::MutexLock lock(&mu_);
+  for (auto it = jobs_.rbegin(); it != jobs_.rend(); ++it) {
+    absl::ReaderMutexLock job_lock(&(*it)->mu);
+    const JobInfo& info = (*it)->info;
+    if (!model_name.empty() && info.model_name != model_name) continue;
+    if (state.has_value() && info.state != *state) continue;
+    result.push_back(info);
+  }
+  return result;
+}
+
+int JobManager::ActiveJobs() const {
+  absl::MutexLock lock(&mu_);
+  return active_;
+}
+
+void JobManager::Finish(Job& job, JobState state, int64_t version, std::string error) {
+  JobInfo info;
+  JobState from;
+  {
+    absl::MutexLock lock(&job.mu);
+    from = job.info.state;
+    job.info.state = state;
+    job.states.push_back(state);
+    job.info.version = version;
+    job.info.error = std::move(error);
+    job.info.finished = absl::Now();
+    info = job.info;
+  }
+  job.spec.initial.reset();  // the datasets and parameters are no longer needed
+  job.spec.train.reset();
+  job.spec.eval.reset();
+  const std::string line =
+      absl::StrCat(JobLabel(info), ": ", JobStateName(from), " -> ", JobStateName(state), " (", Outcome(info), ")");
+  if (state == JobState::kFailed) {
+    LogWarning(line);
+  } else {
+    LogInfo(line);
+  }
+}
+
+absl::StatusOr<JobInfo> JobManager::Cancel(absl::string_view id, absl::Time deadline) {
+  std::shared_ptr<Job> job = Find(id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("training job ", Quote(id), " not found"));
+  {
+    absl::MutexLock lock(&mu_);
+    {
+      absl::MutexLock job_lock(&job->mu);
+      if (IsTerminal(job->info.state)) {
+        return absl::FailedPreconditionError(absl::StrCat("training job ", Quote(id), " has already finished (",
+                                                          JobStateName(job->info.state), ")"));
+      }
+      job->info.cancel_requested = true;
+      job->cancel_reason = "cancelled by CancelTrainingJob";
+    }
+    job->cancel.store(true);
+    auto queued = std::find(queue_.begin(), queue_.end(), job);
+    if (queued != queue_.end()) {
+      queue_.erase(queued);
+      --active_;
+      ++finished_count_;
+      Finish(*job, JobState::kCancelled, 0, "cancelled by CancelTrainingJob before it started");
+      ForgetOldFinishedJobs();
+    }
+  }
+  absl::MutexLock job_lock(&job->mu);
+  job->mu.AwaitWithDeadline(absl::Condition(
+                                +[](JobInfo* info) { return IsTerminal(info->state); }, &job->info),
+                            deadline);
+  return job->info;
+}
+
+absl::Status JobManager::Watch(absl::string_view id, const WatchCallbacks& callbacks) const {
+  std::shared_ptr<Job> job = Find(id);
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("training job ", Quote(id), " not found"));
+  const absl::Status gone = absl::CancelledError("the watcher went away");
+
+  size_t epochs_sent = 0;
+  size_t states_sent = 0;
+  int64_t progress_sent = 0;
+  {
+    JobInfo snapshot;
+    {
+      absl::ReaderMutexLock lock(&job->mu);
+      snapshot = job->info;
+      states_sent = job->states.size();
+      progress_sent = job->progress_sequence;
+    }
+    if (!callbacks.on_snapshot(snapshot)) return gone;
+  }
+
+  while (true) {
+    std::vector<JobState> new_states;
+    std::vector<EpochMetrics> new_epochs;
+    std::optional<TrainProgress> progress;
+    std::optional<JobInfo> final_snapshot;
+    {
+      absl::MutexLock lock(&job->mu);
+      auto has_news = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return job->states.size() > states_sent || job->info.epochs.size() > epochs_sent ||
+               job->progress_sequence != progress_sent;
+      };
+      job->mu.AwaitWithTimeout(absl::Condition(&has_news), absl::Milliseconds(100));
+      const JobInfo& info = job->info;
+      new_states.assign(job->states.begin() + static_cast<std::ptrdiff_t>(states_sent), job->states.end());
+      new_epochs.assign(info.epochs.begin() + static_cast<std::ptrdiff_t>(epochs_sent), info.epochs.end());
+      if (job->progress_sequence != progress_sent && info.progress.has_value()) progress = info.progress;
+      progress_sent = job->progress_sequence;
+      if (IsTerminal(info.state)) final_snapshot = info;
+    }
+    // In time order: a state change into RUNNING precedes any training
+    // report; a progress report of epoch e follows the metrics of epochs
+    // before e and precedes those of e and later; the final state comes last.
+    states_sent += new_states.size();
+    std::optional<JobState> terminal;
+    if (!new_states.empty() && IsTerminal(new_states.back())) {
+      terminal = new_states.back();
+      new_states.pop_back();
+    }
+    for (JobState state : new_states) {
+      if (!callbacks.on_state(state)) return gone;
+    }
+    size_t split = new_epochs.size();
+    if (progress.has_value()) {
+      split = static_cast<size_t>(
+          std::count_if(new_epochs.begin(), new_epochs.end(),
+                        [&](const EpochMetrics& epoch) { return epoch.epoch < progress->epoch; }));
+    }
+    for (size_t i = 0; i < split; ++i) {
+      if (!callbacks.on_epoch(new_epochs[i])) return gone;
+    }
+    if (progress.has_value() && !callbacks.on_progress(*progress)) return gone;
+    for (size_t i = split; i < new_epochs.size(); ++i) {
+      if (!callbacks.on_epoch(new_epochs[i])) return gone;
+    }
+    epochs_sent += new_epochs.size();
+    if (terminal.has_value() && !callbacks.on_state(*terminal)) return gone;
+    if (final_snapshot.has_value()) {
+      if (!callbacks.on_snapshot(*final_snapshot)) return gone;
+      return absl::OkStatus();
+    }
+    if (callbacks.is_cancelled && callbacks.is_cancelled()) return gone;
+  }
+}
+
+void JobManager::RunnerLoop() {
+  while (true) {
+    std::shared_ptr<Job> job;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stopping_ || !queue_.empty(); };
+      mu_.Await(absl::Condition(&ready));
+      if (stopping_) return;  // Shutdown() has cancelled whatever was queued
+      job = queue_.front();
+      queue_.pop_front();
+    }
+    RunJob(*job);
+    absl::MutexLock lock(&mu_);
+    --active_;
+    ++finished_count_;
+    ForgetOldFinishedJobs();
+  }
+}
+
+void JobManager::RunJob(Job& job) {
+  auto cancelled_reason = [&job] {
+    absl::ReaderMutexLock lock(&job.mu);
+    return job.cancel_reason;
+  };
+  if (job.cancel.load()) {
+    Finish(job, JobState::kCancelled, 0, cancelled_reason());
+    return;
+  }
+  JobInfo info;
+  {
+    absl::MutexLock lock(&job.mu);
+    job.info.state = JobState::kRunning;
+    job.states.push_back(JobState::kRunning);
+    job.info.started = absl::Now();
+    info = job.info;
+  }
+  LogInfo(absl::StrCat(JobLabel(info), ": QUEUED -> RUNNING"));
+
+  TrainCallbacks callbacks;
+  callbacks.on_progress = [&job](const TrainProgress& progress) {
+    absl::MutexLock lock(&job.mu);
+    job.info.progress = progress;
+    ++job.progress_sequence;
+  };
+  callbacks.on_epoch = [&job](const EpochMetrics& metrics) {
+    absl::MutexLock lock(&job.mu);
+    job.info.epochs.push_back(metrics);
+  };
+
+  const JobSpec& spec = job.spec;
+  absl::StatusOr<TrainResult> result = absl::InternalError("training did not run");
+  try {
+    result = Train(*spec.initial, *spec.train, spec.eval.get(), spec.options, pool_, callbacks, &job.cancel);
+  } catch (const std::exception& e) {
+    result = absl::InternalError(absl::StrCat("training raised an exception: ", e.what()));
+  } catch (...) {
+    result = absl::InternalError("training raised an unknown exception");
+  }
+  if (!result.ok()) {
+    if (result.status().code() == absl::StatusCode::kCancelled && job.cancel.load()) {
+      Finish(job, JobState::kCancelled, 0, cancelled_reason());
+    } else {
+      Finish(job, JobState::kFailed, 0, absl::StrCat("training failed: ", result.status().ToString()));
+    }
+    return;
+  }
+
+  ModelMetadata metadata;
+  metadata.trained = true;
+  metadata.options = spec.options;
+  metadata.train_dataset = spec.train_dataset;
+  metadata.train_examples = static_cast<int64_t>(spec.train->size());
+  metadata.init_from = spec.init_from;
+  metadata.init_seed = spec.init_seed;
+  metadata.epochs = result->epochs;
+  metadata.train_started_unix_ms = absl::ToUnixMillis(info.started);
+  metadata.train_finished_unix_ms = absl::ToUnixMillis(absl::Now());
+  // Once training has completed the version is published even if a
+  // cancellation arrives now: the job then ends SUCCEEDED.
+  absl::StatusOr<ServedVersion> published = absl::InternalError("publishing did not run");
+  try {
+    published = repository_->Publish(spec.model_name, Model{std::move(result->parameters), std::move(metadata)});
+  } catch (const std::exception& e) {
+    published = absl::InternalError(absl::StrCat("publishing raised an exception: ", e.what()));
+  }
+  if (!published.ok()) {
+    Finish(job, JobState::kFailed, 0,
+           absl::StrCat("writing the new version failed: ", published.status().ToString()));
+    return;
+  }
+  Finish(job, JobState::kSucceeded, published->version, "");
+}
+
+void JobManager::ForgetOldFinishedJobs() {
+  while (finished_count_ > kMaxFinishedJobs) {
+    auto oldest = std::find_if(jobs_.begin(), jobs_.end(), [](const std::shared_ptr<Job>& job) {
+      absl::ReaderMutexLock lock(&job->mu);
+      return IsTerminal(job->info.state);
+    });
+    if (oldest == jobs_.end()) return;
+    {
+      absl::ReaderMutexLock lock(&(*oldest)->mu);
+      by_id_.erase((*oldest)->info.id);
+    }
+    jobs_.erase(oldest);
+    --finished_count_;
+  }
+}
+
+void JobManager::Shutdown() {
+  absl::MutexLock shutdown_lock(&shutdown_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      stopping_ = true;
+      const std::string reason = "cancelled: the server is shutting down";
+      for (const std::shared_ptr<Job>& job : queue_) {
+        {
+          absl::MutexLock job_lock(&job->mu);
+          job->info.cancel_requested = true;
+          job->cancel_reason = reason;
+        }
+        job->cancel.store(true);
+        --active_;
+        ++finished_count_;
+        Finish(*job, JobState::kCancelled, 0, reason);
+      }
+      queue_.clear();
+      for (const std::shared_ptr<Job>& job : jobs_) {
+        absl::MutexLock job_lock(&job->mu);
+        if (IsTerminal(job->info.state)) continue;
+        job->info.cancel_requested = true;
+        job->cancel_reason = reason;
+        job->cancel.store(true);
+      }
+    }
+  }
+  if (!joined_) {
+    for (std::thread& runner : runners_) runner.join();
+    joined_ = true;
+  }
+}
+
+}  // namespace convnet::server

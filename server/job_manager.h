@@ -1,0 +1,175 @@
+// Training jobs: a bounded queue, a fixed number of runner threads, and the
+// state of every job for GetTrainingJob / ListTrainingJobs / WatchTrainingJob.
+//
+// Lifecycle:  QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED
+//             QUEUED -> CANCELLED                (cancelled before it started)
+// - At most `max_concurrent_jobs` jobs run at once, each on its own runner
+//   thread, all sharing one core ThreadPool for their mini-batch gradients.
+// - Submit() accepts a job while fewer than max_concurrent_jobs +
+//   max_queued_jobs jobs are queued or running; RESOURCE_EXHAUSTED otherwise.
+// - A running job trains with core's Train(); on success the job publishes the
+//   new version through the ModelRepository (atomic write, then swap-in) and
+//   only then becomes SUCCEEDED with that version.
+// - Cancel() sets the job's cancel flag, which core's Train() checks between
+//   mini-batches; a queued job is cancelled at once.
+// - Every state change is logged, one line each.
+// - Jobs live in memory: the most recent kMaxFinishedJobs finished jobs are
+//   kept, queued and running jobs always.
+#ifndef CONVNET_SERVER_JOB_MANAGER_H_
+#define CONVNET_SERVER_JOB_MANAGER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/dataset.h"
+#include "core/parameters.h"
+#include "core/thread_pool.h"
+#include "core/train_options.h"
+#include "core/trainer.h"
+#include "server/model_repository.h"
+
+namespace convnet::server {
+
+enum class JobState { kQueued, kRunning, kSucceeded, kFailed, kCancelled };
+
+// "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED".
+const char* JobStateName(JobState state);
+bool IsTerminal(JobState state);
+
+// Everything a job needs, resolved and validated by the caller (the RPC layer).
+struct JobSpec {
+  std::string model_name;                        // the model the job adds a version to
+  std::shared_ptr<const Parameters> initial;     // starting point (never null)
+  std::string init_from;                         // "" or "<name>/<version>"
+  uint64_t init_seed = 0;                        // seed of `initial` when init_from is ""
+  std::shared_ptr<const Dataset> train;          // never null, never empty
+  std::string train_dataset;                     // a dataset name or "inline"
+  std::shared_ptr<const Dataset> eval;           // may be null
+  std::string eval_dataset;                      // "" when eval is null
+  TrainOptions options;                          // passes ValidateTrainOptions
+};
+
+// A consistent snapshot of one job.
+struct JobInfo {
+  std::string id;
+  std::string model_name;
+  JobState state = JobState::kQueued;
+  int64_t version = 0;  // the version produced, when SUCCEEDED
+  int feature_maps = 0;
+  std::string init_from;
+  std::string train_dataset;
+  std::string eval_dataset;
+  int64_t train_examples = 0;
+  int64_t eval_examples = 0;
+  TrainOptions options;
+  std::optional<TrainProgress> progress;
+  std::vector<EpochMetrics> epochs;
+  std::string error;  // why FAILED or who CANCELLED
+  bool cancel_requested = false;
+  absl::Time created = absl::InfinitePast();
+  absl::Time started = absl::InfinitePast();   // InfinitePast = not yet
+  absl::Time finished = absl::InfinitePast();
+};
+
+// What a watcher receives; see JobManager::Watch. Each callback returns false
+// when the receiver is gone (the watch then ends).
+struct WatchCallbacks {
+  std::function<bool(const JobInfo&)> on_snapshot;
+  std::function<bool(JobState)> on_state;
+  std::function<bool(const TrainProgress&)> on_progress;
+  std::function<bool(const EpochMetrics&)> on_epoch;
+  // Polled about every 100 ms while waiting; true ends the watch (CANCELLED).
+  std::function<bool()> is_cancelled;
+};
+
+struct JobManagerOptions {
+  int max_concurrent_jobs = 1;  // >= 1
+  int max_queued_jobs = 16;     // >= 0
+};
+
+class JobManager {
+ public:
+  static constexpr size_t kMaxFinishedJobs = 1000;
+
+  // `repository` and `pool` must outlive the manager. Starts the runner threads.
+  JobManager(const JobManagerOptions& options, ModelRepository* repository, ThreadPool* pool);
+  ~JobManager();  // Shutdown()
+
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // Queues a job; returns its snapshot (QUEUED). RESOURCE_EXHAUSTED when the
+  // queue is full (naming the limits); UNAVAILABLE after Shutdown() began.
+  absl::StatusOr<JobInfo> Submit(JobSpec spec);
+
+  // NOT_FOUND naming the id when the job is unknown (or long forgotten).
+  absl::StatusOr<JobInfo> Get(absl::string_view id) const;
+
+  // Newest first; `model_name` "" and `state` nullopt match everything.
+  std::vector<JobInfo> List(absl::string_view model_name, std::optional<JobState> state) const;
+
+  // Requests cancellation and waits until the job is in a final state or
+  // `deadline` passes; returns the job as it then is. FAILED_PRECONDITION when
+  // the job had already finished; NOT_FOUND for an unknown id.
+  absl::StatusOr<JobInfo> Cancel(absl::string_view id, absl::Time deadline);
+
+  // Follows a job: on_snapshot with the job as it is now; then on_epoch for
+  // every finished epoch in order (replaying earlier ones first), on_progress
+  // (coalesced: the latest report since the last call) and on_state for each
+  // state change; finally on_snapshot with the job in its final state.
+  // Returns OK after the final snapshot; NOT_FOUND for an unknown id;
+  // CANCELLED when a callback returned false or is_cancelled() became true.
+  absl::Status Watch(absl::string_view id, const WatchCallbacks& callbacks) const;
+
+  // Stops accepting jobs (Submit returns UNAVAILABLE), cancels queued and
+  // running jobs (state CANCELLED) and waits for the runner threads to stop.
+  // Idempotent.
+  void Shutdown();
+
+  // Queued + running jobs (for statistics and tests).
+  int ActiveJobs() const;
+
+ private:
+  struct Job;
+
+  void RunnerLoop();
+  void RunJob(Job& job);
+  void Finish(Job& job, JobState state, int64_t version, std::string error);
+  std::shared_ptr<Job> Find(absl::string_view id) const;
+  void ForgetOldFinishedJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const JobManagerOptions options_;
+  ModelRepository* const repository_;
+  ThreadPool* const pool_;
+  const int64_t id_prefix_;  // server start time, so that ids differ across restarts
+
+  mutable absl::Mutex mu_;  // acquired before any Job::mu
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
+  int active_ ABSL_GUARDED_BY(mu_) = 0;  // queued + running
+  std::deque<std::shared_ptr<Job>> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);  // submission order
+  absl::flat_hash_map<std::string, std::shared_ptr<Job>> by_id_ ABSL_GUARDED_BY(mu_);
+  size_t finished_count_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::vector<std::thread> runners_;
+  absl::Mutex shutdown_mu_;  // serialises Shutdown() calls
+  bool joined_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace convnet::server
+
+#endif  // CONVNET_SERVER_JOB_MANAGER_H_

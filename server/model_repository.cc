@@ -1,0 +1,262 @@
+#include "server/model_repository.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <iterator>
+#include <system_error>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/status_macros.h"
+#include "server/log.h"
+#include "server/names.h"
+
+namespace convnet::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr absl::string_view kTempPrefix = ".tmp-";
+
+absl::Status FileSystemError(const std::error_code& ec, absl::string_view what, const fs::path& path) {
+  std::string message = absl::StrCat(what, " ", path.string(), ": ", ec.message());
+  if (ec == std::errc::permission_denied || ec == std::errc::operation_not_permitted ||
+      ec == std::errc::read_only_file_system) {
+    return absl::PermissionDeniedError(message);
+  }
+  return absl::InternalError(message);
+}
+
+// Makes a directory's entries (creations, renames) durable.
+absl::Status FsyncDirectory(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return FileSystemError(std::error_code(errno, std::generic_category()), "cannot open directory",
+                           dir);
+  }
+  const int rc = ::fsync(fd);
+  const int saved_errno = errno;
+  ::close(fd);
+  if (rc != 0) {
+    return FileSystemError(std::error_code(saved_errno, std::generic_category()),
+                           "cannot fsync directory", dir);
+  }
+  return absl::OkStatus();
+}
+
+// A version directory's number: a positive decimal without leading zeros.
+bool ParseVersionDirectory(absl::string_view text, int64_t* version) {
+  if (text.empty() || text[0] == '0') return false;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+  }
+  return absl::SimpleAtoi(text, version) && *version > 0;
+}
+
+std::string DescribeVersions(const std::map<int64_t, std::shared_ptr<const Model>>& versions) {
+  if (versions.empty()) return "none";
+  if (versions.size() <= 10) {
+    std::vector<int64_t> numbers;
+    for (const auto& [version, model] : versions) numbers.push_back(version);
+    return absl::StrJoin(numbers, ", ");
+  }
+  return absl::StrCat(versions.size(), " versions from ", versions.begin()->first, " to ",
+                      versions.rbegin()->first);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std::string& model_dir) {
+  if (model_dir.empty()) return absl::InvalidArgumentError("model_dir must not be empty");
+  std::error_code ec;
+  fs::create_directories(model_dir, ec);
+  if (ec) return FileSystemError(ec, "cannot create model directory", model_dir);
+  if (!fs::is_directory(model_dir, ec)) {
+    return absl::FailedPreconditionError(absl::StrCat("model_dir ", model_dir, " is not a directory"));
+  }
+  std::unique_ptr<ModelRepository> repository(new ModelRepository(model_dir));
+  CONVNET_RETURN_IF_ERROR(repository->LoadAll());
+  return repository;
+}
+
+absl::Status ModelRepository::LoadAll() {
+  std::error_code ec;
+  fs::directory_iterator it(model_dir_, ec);
+  if (ec) return FileSystemError(ec, "cannot list model directory", model_dir_);
+  std::vector<std::string> names;
+  for (const fs::directory_entry& entry : it) {
+    const std::string name = entry.path().filename().string();
+    if (absl::StartsWith(name, ".")) continue;  // hidden: not ours to judge
+    std::error_code type_ec;
+    if (!entry.is_directory(type_ec)) {
+      LogWarning(absl::StrCat("model repository: ignoring ", entry.path().string(), ": not a directory"));
+      continue;
+    }
+    if (!IsValidName(name)) {
+      LogWarning(absl::StrCat("model repository: ignoring ", entry.path().string(),
+                              ": not a valid model name ([a-z0-9][a-z0-9_-]*)"));
+      continue;
+    }
+    names.push_back(name);
+  }
+  for (const std::string& name : names) CONVNET_RETURN_IF_ERROR(LoadModelDirectory(name));
+  return absl::OkStatus();
+}
+
+absl::Status ModelRepository::LoadModelDirectory(const std::string& name) {
+  const fs::path model_path = fs::path(model_dir_) / name;
+  std::error_code ec;
+  fs::directory_iterator it(model_path, ec);
+  if (ec) return FileSystemError(ec, "cannot list model directory", model_path);
+
+  Entry loaded;
+  for (const fs::directory_entry& entry : it) {
+    const std::string child = entry.path().filename().string();
+    if (absl::StartsWith(child, kTempPrefix)) {
+      // A publish interrupted by a crash: never renamed into place, never served.
+      std::error_code remove_ec;
+      fs::remove_all(entry.path(), remove_ec);
+      if (remove_ec) {
+        LogWarning(absl::StrCat("model repository: cannot remove incomplete version ",
+                                entry.path().string(), ": ", remove_ec.message()));
+      } else {
+        LogWarning(absl::StrCat("model repository: removed incomplete version ", entry.path().string()));
+      }
+      continue;
+    }
+    int64_t version = 0;
+    if (!ParseVersionDirectory(child, &version)) {
+      LogWarning(absl::StrCat("model repository: ignoring ", entry.path().string(),
+                              ": not a version directory (a positive number)"));
+      continue;
+    }
+    loaded.highest_taken = std::max(loaded.highest_taken, version);
+    const fs::path file = entry.path() / kModelFileName;
+    absl::StatusOr<Model> model = ReadModelFile(file.string());
+    if (!model.ok()) {
+      LogWarning(absl::StrCat("model repository: not serving ", name, "/", version, ": ",
+                              model.status().ToString()));
+      continue;
+    }
+    loaded.versions.emplace(version, std::make_shared<const Model>(*std::move(model)));
+  }
+  if (!loaded.versions.empty()) {
+    const Model& latest = *loaded.versions.rbegin()->second;
+    LogInfo(absl::StrCat("model repository: loaded model ", Quote(name), " versions ",
+                         DescribeVersions(loaded.versions), " (latest ", loaded.versions.rbegin()->first,
+                         ", K=", latest.parameters.k(), ")"));
+  }
+  absl::MutexLock lock(&mu_);
+  models_[name] = std::move(loaded);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ServedVersion> ModelRepository::Get(absl::string_view name, int64_t version) const {
+  CONVNET_RETURN_IF_ERROR(ValidateName("model_name", name));
+  if (version < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version must be >= 0 (0 = latest), got ", version));
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  auto model = models_.find(name);
+  if (model == models_.end() || model->second.versions.empty()) {
+    return absl::NotFoundError(absl::StrCat("model ", Quote(name), " not found"));
+  }
+  const auto& versions = model->second.versions;
+  auto found = version == 0 ? std::prev(versions.end()) : versions.find(version);
+  if (found == versions.end()) {
+    return absl::NotFoundError(absl::StrCat("model ", Quote(name), " has no version ", version,
+                                            " (versions: ", DescribeVersions(versions), ")"));
+  }
+  return ServedVersion{std::string(name), found->first, found->second};
+}
+
+absl::StatusOr<ServedVersion> ModelRepository::Publish(absl::string_view name, Model model) {
+  CONVNET_RETURN_IF_ERROR(ValidateName("model_name", name));
+  int64_t version = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    Entry& entry = models_[std::string(name)];
+    version = ++entry.highest_taken;
+  }
+
+  const fs::path model_path = fs::path(model_dir_) / std::string(name);
+  std::error_code ec;
+  if (fs::create_directory(model_path, ec)) {
+    CONVNET_RETURN_IF_ERROR(FsyncDirectory(model_dir_));
+  } else if (ec) {
+    return FileSystemError(ec, "cannot create model directory", model_path);
+  }
+
+  absl::BitGen random;
+  const fs::path temp = model_path / absl::StrFormat("%s%d-%016x", kTempPrefix, version,
+                                                     absl::Uniform<uint64_t>(random));
+  const fs::path final_path = model_path / absl::StrCat(version);
+  if (!fs::create_directory(temp, ec)) {
+    if (!ec) ec = std::make_error_code(std::errc::file_exists);
+    return FileSystemError(ec, "cannot create temporary version directory", temp);
+  }
+  model.metadata.created_unix_ms = absl::ToUnixMillis(absl::Now());
+  absl::Status written = WriteModelFile((temp / kModelFileName).string(), model);
+  if (written.ok()) {
+    fs::rename(temp, final_path, ec);
+    if (ec) written = FileSystemError(ec, "cannot rename version directory into place", final_path);
+  }
+  if (!written.ok()) {
+    std::error_code ignored;
+    fs::remove_all(temp, ignored);
+    return written;
+  }
+  CONVNET_RETURN_IF_ERROR(FsyncDirectory(model_path));
+
+  ServedVersion served{std::string(name), version, std::make_shared<const Model>(std::move(model))};
+  {
+    absl::MutexLock lock(&mu_);
+    models_[std::string(name)].versions.emplace(version, served.model);
+  }
+  LogInfo(absl::StrCat("model repository: published ", Quote(name), " version ", version, " (",
+                       final_path.string(), ")"));
+  return served;
+}
+
+ModelVersions ModelRepository::Versions(const std::string& name, const Entry& entry) {
+  ModelVersions result;
+  result.model_name = name;
+  result.versions.reserve(entry.versions.size());
+  for (const auto& [version, model] : entry.versions) {
+    result.versions.push_back(ServedVersion{name, version, model});
+  }
+  return result;
+}
+
+std::vector<ModelVersions> ModelRepository::List() const {
+  std::vector<ModelVersions> result;
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& [name, entry] : models_) {
+    if (!entry.versions.empty()) result.push_back(Versions(name, entry));
+  }
+  return result;
+}
+
+absl::StatusOr<ModelVersions> ModelRepository::GetModel(absl::string_view name) const {
+  CONVNET_RETURN_IF_ERROR(ValidateName("model_name", name));
+  absl::ReaderMutexLock lock(&mu_);
+  auto model = models_.find(name);
+  if (model == models_.end() || model->second.versions.empty()) {
+    return absl::NotFoundError(absl::StrCat("model ", Quote(name), " not found"));
+  }
+  return Versions(model->first, model->second);
+}
+
+}  // namespace convnet::server

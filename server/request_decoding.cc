@@ -1,0 +1,223 @@
+#include "server/request_decoding.h"
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/shape.h"
+
+namespace convnet::server {
+
+std::vector<uint8_t> DecodedImages::TakePixels() && {
+  if (owned_pixels_.empty()) owned_pixels_.assign(pixels_.begin(), pixels_.end());
+  pixels_ = {};
+  return std::move(owned_pixels_);
+}
+
+class ImageDecoder {
+ public:
+  // `image(i)` is the i-th image (null when absent); `path(i)` its field path.
+  static absl::StatusOr<DecodedImages> Decode(absl::string_view field, absl::string_view noun, size_t count,
+                                              const std::function<const v1::Image*(size_t)>& image,
+                                              const std::function<std::string(size_t)>& path,
+                                              size_t max_batch) {
+    if (count == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(field, " must hold at least one ", noun));
+    }
+    if (count > max_batch) {
+      return absl::ResourceExhaustedError(absl::StrCat(field, ": ", count, " ", noun,
+                                                       "s exceed the server's limit of ", max_batch,
+                                                       " per request (--max_batch)"));
+    }
+    DecodedImages decoded;
+    decoded.count_ = count;
+    const v1::Image* first = image(0);
+    if (first == nullptr || first->data_case() == v1::Image::DATA_NOT_SET) {
+      return absl::InvalidArgumentError(absl::StrCat(path(0), " has no data: set pixels or values"));
+    }
+    decoded.is_float_ = first->data_case() == v1::Image::kValues;
+    if (!decoded.is_float_ && count > 1) decoded.owned_pixels_.reserve(count * kPixels);
+    if (decoded.is_float_ && count > 1) decoded.owned_values_.reserve(count * kPixels);
+
+    for (size_t i = 0; i < count; ++i) {
+      const v1::Image* current = image(i);
+      if (current == nullptr || current->data_case() == v1::Image::DATA_NOT_SET) {
+        return absl::InvalidArgumentError(absl::StrCat(path(i), " has no data: set pixels or values"));
+      }
+      const bool is_float = current->data_case() == v1::Image::kValues;
+      if (is_float != decoded.is_float_) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path(i), " uses ", is_float ? "values" : "pixels", " but ", path(0), " uses ",
+            decoded.is_float_ ? "values" : "pixels",
+            ": all images of a request must use the same encoding"));
+      }
+      if (!is_float) {
+        const std::string& pixels = current->pixels();
+        if (pixels.size() != static_cast<size_t>(kPixels)) {
+          return absl::InvalidArgumentError(absl::StrCat(path(i), ".pixels must hold ", kPixels,
+                                                         " bytes (28x28), got ", pixels.size()));
+        }
+        const auto* bytes = reinterpret_cast<const uint8_t*>(pixels.data());
+        if (count == 1) {
+          decoded.pixels_ = absl::MakeConstSpan(bytes, pixels.size());
+        } else {
+          decoded.owned_pixels_.insert(decoded.owned_pixels_.end(), bytes, bytes + pixels.size());
+        }
+      } else {
+        const auto& values = current->values().values();
+        if (values.size() != kPixels) {
+          return absl::InvalidArgumentError(absl::StrCat(path(i), ".values.values must hold ", kPixels,
+                                                         " floats (28x28), got ", values.size()));
+        }
+        for (int j = 0; j < values.size(); ++j) {
+          const float v = values.Get(j);
+          if (!(v >= 0.0f && v <= 1.0f)) {  // also rejects NaN
+            return absl::InvalidArgumentError(absl::StrCat(path(i), ".values.values[", j,
+                                                           "] must be a finite number in [0, 1], got ", v));
+          }
+        }
+        if (count == 1) {
+          decoded.values_ = absl::MakeConstSpan(values.data(), values.size());
+        } else {
+          decoded.owned_values_.insert(decoded.owned_values_.end(), values.begin(), values.end());
+        }
+      }
+    }
+    if (count > 1) {
+      decoded.pixels_ = decoded.owned_pixels_;
+      decoded.values_ = decoded.owned_values_;
+    }
+    return decoded;
+  }
+};
+
+absl::StatusOr<DecodedImages> DecodeImages(absl::string_view field,
+                                           const google::protobuf::RepeatedPtrField<v1::Image>& images,
+                                           size_t max_batch) {
+  return ImageDecoder::Decode(
+      field, "image", static_cast<size_t>(images.size()),
+      [&](size_t i) { return &images.Get(static_cast<int>(i)); },
+      [&](size_t i) { return absl::StrCat(field, "[", i, "]"); }, max_batch);
+}
+
+absl::StatusOr<DecodedExamples> DecodeExamples(
+    absl::string_view field, const google::protobuf::RepeatedPtrField<v1::Example>& examples,
+    size_t max_batch) {
+  DecodedExamples decoded;
+  decoded.labels.reserve(static_cast<size_t>(examples.size()));
+  for (int i = 0; i < examples.size(); ++i) {
+    const int32_t label = examples.Get(i).label();
+    if (label < 0 || label >= kClasses) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, "[", i, "].label must be in 0..9, got ", label));
+    }
+    decoded.labels.push_back(static_cast<uint8_t>(label));
+  }
+  absl::StatusOr<DecodedImages> images = ImageDecoder::Decode(
+      field, "example", static_cast<size_t>(examples.size()),
+      [&](size_t i) -> const v1::Image* {
+        const v1::Example& example = examples.Get(static_cast<int>(i));
+        return example.has_image() ? &example.image() : nullptr;
+      },
+      [&](size_t i) { return absl::StrCat(field, "[", i, "].image"); }, max_batch);
+  if (!images.ok()) return images.status();
+  decoded.images = *std::move(images);
+  return decoded;
+}
+
+absl::StatusOr<Cost> DecodeCost(absl::string_view field, int cost) {
+  switch (cost) {
+    case v1::COST_QUADRATIC:
+      return Cost::kQuadratic;
+    case v1::COST_CROSS_ENTROPY:
+      return Cost::kCrossEntropy;
+    default:
+      break;
+  }
+  const std::string name = v1::Cost_IsValid(cost) ? v1::Cost_Name(static_cast<v1::Cost>(cost))
+                                                  : absl::StrCat(cost);
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " must be COST_QUADRATIC or COST_CROSS_ENTROPY, got ", name));
+}
+
+absl::StatusOr<Parameters> DecodeParameters(absl::string_view field, const v1::Parameters& parameters) {
+  const int k = parameters.feature_maps();
+  if (k < kMinMaps || k > kMaxMaps) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".feature_maps must be in ", kMinMaps, "..", kMaxMaps, ", got ", k));
+  }
+  const auto& values = parameters.values();
+  if (static_cast<size_t>(values.size()) != ParameterCount(k)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".values must hold ", ParameterCount(k),
+                                                   " floats for feature_maps ", k, ", got ", values.size()));
+  }
+  for (int i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values.Get(i))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".values[", i, "] must be finite, got ", values.Get(i)));
+    }
+  }
+  absl::StatusOr<Parameters> decoded = Parameters::FromFlat(k, absl::MakeConstSpan(values.data(), values.size()));
+  if (!decoded.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", decoded.status().message()));
+  }
+  return decoded;
+}
+
+absl::StatusOr<TrainOptions> DecodeHyperparameters(absl::string_view field,
+                                                   const v1::Hyperparameters& hyperparameters) {
+  TrainOptions options;
+  options.epochs = hyperparameters.epochs();
+  if (options.epochs < 1 || options.epochs > kMaxEpochs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".epochs must be in 1..", kMaxEpochs, ", got ", options.epochs));
+  }
+  options.batch_size = hyperparameters.batch_size();
+  if (options.batch_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".batch_size must be >= 1, got ", options.batch_size));
+  }
+  options.learning_rate = hyperparameters.learning_rate();
+  if (!std::isfinite(options.learning_rate) || options.learning_rate <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".learning_rate must be a finite number > 0, got ", options.learning_rate));
+  }
+  options.l2 = hyperparameters.l2();
+  if (!std::isfinite(options.l2) || options.l2 < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".l2 must be a finite number >= 0, got ", options.l2));
+  }
+  absl::StatusOr<Cost> cost = DecodeCost(absl::StrCat(field, ".cost"), hyperparameters.cost());
+  if (!cost.ok()) return cost.status();
+  options.cost = *cost;
+  options.seed = hyperparameters.seed();
+  if (hyperparameters.progress_every() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".progress_every must be >= 0, got ",
+                                                   hyperparameters.progress_every()));
+  }
+  options.progress_every =
+      hyperparameters.progress_every() == 0 ? kDefaultProgressEvery : hyperparameters.progress_every();
+  return options;
+}
+
+absl::Status CheckBatchSize(absl::string_view field, const TrainOptions& options, size_t training_examples) {
+  if (static_cast<size_t>(options.batch_size) > training_examples) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".batch_size must be at most the training-set size ",
+                                                   training_examples, ", got ", options.batch_size));
+  }
+  // The core's own check, as a backstop for any rule added there later.
+  absl::Status core = ValidateTrainOptions(options, training_examples);
+  if (!core.ok()) return absl::InvalidArgumentError(absl::StrCat(field, ".", core.message()));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateVersion(absl::string_view field, int64_t version) {
+  if (version < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be >= 0 (0 = latest), got ", version));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace convnet::server

@@ -1,0 +1,88 @@
+// Decoding and validating request fields into core types. Every error is
+// INVALID_ARGUMENT with a message that names the field by its path in the
+// request (e.g. "examples[3].image.pixels") and the offending value.
+#ifndef CONVNET_SERVER_REQUEST_DECODING_H_
+#define CONVNET_SERVER_REQUEST_DECODING_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "convnet/v1/convnet.pb.h"
+#include "core/cost.h"
+#include "core/image_batch.h"
+#include "core/parameters.h"
+#include "core/train_options.h"
+
+namespace convnet::server {
+
+// A batch of decoded images. It may point into the request it was decoded
+// from (a single image is not copied), so it must not outlive that request.
+class DecodedImages {
+ public:
+  DecodedImages() = default;
+  // Movable (the views stay valid: a moved vector keeps its buffer), not copyable.
+  DecodedImages(DecodedImages&&) = default;
+  DecodedImages& operator=(DecodedImages&&) = default;
+  DecodedImages(const DecodedImages&) = delete;
+  DecodedImages& operator=(const DecodedImages&) = delete;
+
+  size_t size() const { return count_; }
+  bool is_float() const { return is_float_; }
+  ImageBatch batch() const {
+    return is_float_ ? ImageBatch::FromFloats(values_) : ImageBatch::FromPixels(pixels_);
+  }
+  // The pixels, for building a Dataset (only when !is_float()).
+  std::vector<uint8_t> TakePixels() &&;
+
+ private:
+  friend class ImageDecoder;
+  size_t count_ = 0;
+  bool is_float_ = false;
+  std::vector<uint8_t> owned_pixels_;
+  std::vector<float> owned_values_;
+  absl::Span<const uint8_t> pixels_;
+  absl::Span<const float> values_;
+};
+
+// images: 1.. images, all of one encoding, each 784 bytes or 784 floats in
+// [0, 1]. `field` is the repeated field's path ("images"). An empty list is
+// INVALID_ARGUMENT; more than `max_batch` images is RESOURCE_EXHAUSTED.
+absl::StatusOr<DecodedImages> DecodeImages(absl::string_view field,
+                                           const google::protobuf::RepeatedPtrField<v1::Image>& images,
+                                           size_t max_batch);
+
+struct DecodedExamples {
+  DecodedImages images;
+  std::vector<uint8_t> labels;
+};
+
+// examples: as DecodeImages for examples[i].image, plus labels in 0..9.
+absl::StatusOr<DecodedExamples> DecodeExamples(
+    absl::string_view field, const google::protobuf::RepeatedPtrField<v1::Example>& examples,
+    size_t max_batch);
+
+// COST_QUADRATIC / COST_CROSS_ENTROPY; COST_UNSPECIFIED and unknown values
+// are INVALID_ARGUMENT.
+absl::StatusOr<Cost> DecodeCost(absl::string_view field, int cost);
+
+// K in 1..64, exactly ParameterCount(K) finite values.
+absl::StatusOr<Parameters> DecodeParameters(absl::string_view field, const v1::Parameters& parameters);
+
+// The hyperparameters with every bound that does not depend on the training
+// set checked here; `training_examples` bounds batch_size. progress_every 0
+// becomes kDefaultProgressEvery.
+inline constexpr int kDefaultProgressEvery = 1000;
+absl::StatusOr<TrainOptions> DecodeHyperparameters(absl::string_view field,
+                                                   const v1::Hyperparameters& hyperparameters);
+absl::Status CheckBatchSize(absl::string_view field, const TrainOptions& options, size_t training_examples);
+
+// A version field: >= 0 (0 = latest).
+absl::Status ValidateVersion(absl::string_view field, int64_t version);
+
+}  // namespace convnet::server
+
+#endif  // CONVNET_SERVER_REQUEST_DECODING_H_

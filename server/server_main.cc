@@ -1,0 +1,84 @@
+// convnet_server: trains and serves the network over gRPC (convnet.v1.ConvNet,
+// grpc.health.v1.Health, server reflection). See docs/SERVICE.md.
+//
+// SIGINT / SIGTERM: stop accepting, cancel training jobs (CANCELLED), let calls
+// in flight finish for up to --shutdown_grace, exit 0.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/log.h"
+#include "server/server.h"
+
+#ifndef CONVNET_DEFAULT_DATA_DIR
+#define CONVNET_DEFAULT_DATA_DIR "data"
+#endif
+
+namespace {
+const convnet::server::ServerOptions kDefaults;
+}  // namespace
+
+ABSL_FLAG(std::string, address, kDefaults.address, "host:port to listen on (port 0 = any free port)");
+ABSL_FLAG(std::string, model_dir, kDefaults.model_dir,
+          "model repository: <model_dir>/<name>/<version>/model.cnvn; created when missing");
+ABSL_FLAG(std::string, data_dir, CONVNET_DEFAULT_DATA_DIR,
+          "directory whose subdirectories holding the four MNIST IDX files are the datasets");
+ABSL_FLAG(int, threads, kDefaults.threads,
+          "threads of the core pool shared by Predict, GetGradients and training (0 = all cores)");
+ABSL_FLAG(int, max_concurrent_jobs, kDefaults.max_concurrent_jobs, "training jobs that run at once");
+ABSL_FLAG(int, max_queued_jobs, kDefaults.max_queued_jobs,
+          "training jobs that may wait for a free slot; Train fails with RESOURCE_EXHAUSTED beyond");
+ABSL_FLAG(int, max_message_bytes, kDefaults.max_message_bytes, "largest request or response message, bytes");
+ABSL_FLAG(int, max_batch, kDefaults.max_batch, "most images per Predict and examples per GetGradients");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "on SIGINT/SIGTERM, how long calls in flight may take to finish");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("convnet_server [flags]: trains and serves the convnet CNN over gRPC");
+  absl::ParseCommandLine(argc, argv);
+
+  // Block the stop signals before any thread starts (threads inherit the
+  // mask), then take them synchronously with sigwait below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  convnet::server::ServerOptions options;
+  options.address = absl::GetFlag(FLAGS_address);
+  options.model_dir = absl::GetFlag(FLAGS_model_dir);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.max_concurrent_jobs = absl::GetFlag(FLAGS_max_concurrent_jobs);
+  options.max_queued_jobs = absl::GetFlag(FLAGS_max_queued_jobs);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.max_batch = absl::GetFlag(FLAGS_max_batch);
+  const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
+  if (grace < absl::ZeroDuration()) {
+    convnet::server::LogError(absl::StrCat("--shutdown_grace must be >= 0, got ", absl::FormatDuration(grace)));
+    return 2;
+  }
+
+  auto server = convnet::server::ConvNetServer::Start(options);
+  if (!server.ok()) {
+    convnet::server::LogError(absl::StrCat("cannot start: ", server.status().ToString()));
+    return server.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+
+  int signal_number = 0;
+  while (sigwait(&stop_signals, &signal_number) != 0) {
+  }
+  convnet::server::LogInfo(absl::StrCat("received ", signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
+  (*server)->Shutdown(grace);
+  server->reset();
+  return 0;
+}
