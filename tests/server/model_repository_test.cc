@@ -1,0 +1,179 @@
+// The model repository: TF Serving's <model_dir>/<name>/<version>/ layout,
+// atomic publication, reloading, and what it does with crash leftovers.
+#include "server/model_repository.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "core/model_file.h"
+#include "gtest/gtest.h"
+#include "server/log.h"
+#include "test_support.h"
+
+namespace convnet::server {
+namespace {
+
+namespace fs = std::filesystem;
+using server_testing::TempDir;
+
+Model MakeModel(uint64_t seed, int k = 1) {
+  Model model{*Parameters::Initialize(k, seed), ModelMetadata{}};
+  model.metadata.trained = true;
+  model.metadata.train_dataset = "inline";
+  model.metadata.train_examples = 42;
+  model.metadata.options.epochs = 3;
+  model.metadata.epochs.push_back(EpochMetrics{1, 0.5, 0.9, 0.4, 100, 0.01});
+  return model;
+}
+
+class ModelRepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { SetInfoLoggingEnabled(false); }
+  std::unique_ptr<ModelRepository> Open() {
+    auto repository = ModelRepository::Open(dir_.path());
+    EXPECT_TRUE(repository.ok()) << repository.status();
+    return repository.ok() ? *std::move(repository) : nullptr;
+  }
+  TempDir dir_;
+};
+
+TEST_F(ModelRepositoryTest, PublishNumbersVersionsFromOneInVersionDirectories) {
+  auto repository = Open();
+  for (int64_t expected = 1; expected <= 3; ++expected) {
+    auto published = repository->Publish("digits", MakeModel(expected));
+    ASSERT_TRUE(published.ok()) << published.status();
+    EXPECT_EQ(published->version, expected);
+    EXPECT_TRUE(fs::is_regular_file(dir_.Join("digits/" + std::to_string(expected) + "/model.cnvn")));
+  }
+  auto latest = repository->Get("digits", 0);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->version, 3);
+  EXPECT_EQ(latest->model->parameters, MakeModel(3).parameters);
+}
+
+TEST_F(ModelRepositoryTest, ReopeningLoadsEveryVersionBitExactly) {
+  {
+    auto repository = Open();
+    ASSERT_TRUE(repository->Publish("a", MakeModel(1)).ok());
+    ASSERT_TRUE(repository->Publish("a", MakeModel(2, 3)).ok());
+    ASSERT_TRUE(repository->Publish("b-2", MakeModel(3)).ok());
+  }
+  auto reopened = Open();
+  const std::vector<ModelVersions> models = reopened->List();
+  ASSERT_EQ(models.size(), 2u);
+  EXPECT_EQ(models[0].model_name, "a");
+  ASSERT_EQ(models[0].versions.size(), 2u);
+  EXPECT_EQ(models[0].versions[1].model->parameters, MakeModel(2, 3).parameters);
+  EXPECT_EQ(models[0].versions[1].model->metadata.train_examples, 42);
+  EXPECT_EQ(models[1].model_name, "b-2");
+  EXPECT_EQ(models[1].versions[0].model->parameters, MakeModel(3).parameters);
+}
+
+TEST_F(ModelRepositoryTest, UnknownModelsAndVersionsAreNotFoundAndBadNamesInvalid) {
+  auto repository = Open();
+  ASSERT_TRUE(repository->Publish("m", MakeModel(1)).ok());
+  EXPECT_EQ(repository->Get("nosuch", 0).status().code(), absl::StatusCode::kNotFound);
+  auto missing = repository->Get("m", 2);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("has no version 2 (versions: 1)"), std::string::npos)
+      << missing.status();
+  EXPECT_EQ(repository->Get("m", -1).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(repository->Get("../m", 0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(repository->Publish("M", MakeModel(1)).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(repository->GetModel("nosuch").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ModelRepositoryTest, TemporaryDirectoriesLeftByACrashAreRemovedAndNeverServed) {
+  {
+    auto repository = Open();
+    ASSERT_TRUE(repository->Publish("m", MakeModel(1)).ok());
+  }
+  // What a crash between WriteModelFile and the rename leaves behind.
+  fs::create_directories(dir_.Join("m/.tmp-2-0123456789abcdef"));
+  ASSERT_TRUE(WriteModelFile(dir_.Join("m/.tmp-2-0123456789abcdef/model.cnvn"), MakeModel(2)).ok());
+  auto repository = Open();
+  EXPECT_FALSE(fs::exists(dir_.Join("m/.tmp-2-0123456789abcdef")));
+  auto models = repository->List();
+  ASSERT_EQ(models.size(), 1u);
+  ASSERT_EQ(models[0].versions.size(), 1u);
+  EXPECT_EQ(models[0].versions[0].version, 1);
+}
+
+TEST_F(ModelRepositoryTest, CorruptVersionIsNotServedAndItsNumberIsNeverReused) {
+  {
+    auto repository = Open();
+    ASSERT_TRUE(repository->Publish("m", MakeModel(1)).ok());
+    ASSERT_TRUE(repository->Publish("m", MakeModel(2)).ok());
+  }
+  const std::string file = dir_.Join("m/2/model.cnvn");
+  fs::resize_file(file, fs::file_size(file) / 2);  // a torn file
+  auto repository = Open();
+  EXPECT_EQ(repository->Get("m", 2).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repository->Get("m", 0)->version, 1);
+  auto next = repository->Publish("m", MakeModel(3));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->version, 3);
+}
+
+TEST_F(ModelRepositoryTest, EntriesThatAreNotModelsOrVersionsAreIgnored) {
+  {
+    auto repository = Open();
+    ASSERT_TRUE(repository->Publish("m", MakeModel(1)).ok());
+  }
+  fs::create_directories(dir_.Join("Not A Name/1"));
+  fs::create_directories(dir_.Join("m/latest"));
+  fs::create_directories(dir_.Join("m/007"));
+  std::ofstream(dir_.Join("stray-file")) << "x";
+  auto repository = Open();
+  auto models = repository->List();
+  ASSERT_EQ(models.size(), 1u);
+  EXPECT_EQ(models[0].model_name, "m");
+  EXPECT_EQ(models[0].versions.size(), 1u);
+}
+
+TEST_F(ModelRepositoryTest, ConcurrentPublishesGetDistinctVersions) {
+  auto repository = Open();
+  std::vector<std::thread> threads;
+  std::vector<int64_t> versions(4);
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      auto published = repository->Publish("m", MakeModel(10 + i));
+      versions[i] = published.ok() ? published->version : -1;
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(std::set<int64_t>(versions.begin(), versions.end()), (std::set<int64_t>{1, 2, 3, 4}));
+  for (int i = 0; i < 4; ++i) {
+    auto served = repository->Get("m", versions[i]);
+    ASSERT_TRUE(served.ok());
+    EXPECT_EQ(served->model->parameters, MakeModel(10 + i).parameters);
+  }
+  EXPECT_EQ(Open()->GetModel("m")->versions.size(), 4u);
+}
+
+TEST_F(ModelRepositoryTest, ASnapshotStaysValidWhileNewerVersionsArePublished) {
+  auto repository = Open();
+  ASSERT_TRUE(repository->Publish("m", MakeModel(1)).ok());
+  auto snapshot = repository->Get("m", 0);
+  ASSERT_TRUE(snapshot.ok());
+  ASSERT_TRUE(repository->Publish("m", MakeModel(2)).ok());
+  EXPECT_EQ(snapshot->version, 1);
+  EXPECT_EQ(snapshot->model->parameters, MakeModel(1).parameters);
+  EXPECT_EQ(repository->Get("m", 0)->version, 2);
+}
+
+TEST_F(ModelRepositoryTest, PublishStampsTheCreationTime) {
+  auto repository = Open();
+  auto published = repository->Publish("m", MakeModel(1));
+  ASSERT_TRUE(published.ok());
+  EXPECT_GT(published->model->metadata.created_unix_ms, 1'600'000'000'000);
+  auto read = ReadModelFile(dir_.Join("m/1/model.cnvn"));
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->metadata.created_unix_ms, published->model->metadata.created_unix_ms);
+}
+
+}  // namespace
+}  // namespace convnet::server
