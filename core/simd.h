@@ -6,6 +6,10 @@
 #include <cstdint>
 #include <cstring>
 
+#ifdef __AVX__
+#include <immintrin.h>
+#endif
+
 #define CONVNET_INLINE inline __attribute__((always_inline))
 
 namespace convnet::simd {
@@ -30,9 +34,13 @@ CONVNET_INLINE float Sum(v8f v) {
 
 // True when any lane of a comparison mask is set.
 CONVNET_INLINE bool Any(v8i mask) {
+#ifdef __AVX__
+  return _mm256_movemask_ps(reinterpret_cast<__m256>(mask)) != 0;
+#else
   uint64_t words[4];
   std::memcpy(words, &mask, sizeof words);
   return (words[0] | words[1] | words[2] | words[3]) != 0;
+#endif
 }
 
 }  // namespace convnet::simd
