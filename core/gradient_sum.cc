@@ -41,6 +41,7 @@ double GradientSum::Compute(const Parameters& params, const ImageBatch& images, 
     const size_t end = std::min(m, (c + 1) * layout.size);
     for (size_t e = c * layout.size; e < end; ++e) {
       const uint32_t index = indices[e];
+      if (e + 1 < end) PrefetchImage(images, indices[e + 1]);
       LoadImage(images, index, ws);
       ForwardExample(w1, b1, w3, b3, ws);
       cost_sum += BackwardExample(w3, labels[index], cost, ws, chunk_sum);

@@ -39,6 +39,13 @@ void LoadImage(const ImageBatch& images, size_t i, Workspace& ws) {
   }
 }
 
+void PrefetchImage(const ImageBatch& images, size_t i) {
+  const char* begin = images.is_float() ? reinterpret_cast<const char*>(images.floats().data() + i * kPixels)
+                                        : reinterpret_cast<const char*>(images.pixels().data() + i * kPixels);
+  const size_t bytes = images.is_float() ? kPixels * sizeof(float) : kPixels;
+  for (size_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(begin + offset);
+}
+
 void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws) {
   const KernelTable& kernels = Kernels();
   kernels.conv_pool_forward(ws.k, ws.a0.data(), ws.row_nonzero.data(), w1, b1, ws.z1.data(),

@@ -51,6 +51,10 @@ void LoadInput(const float* a0, Workspace& ws);
 // Loads image i of the batch (a0 = pixel / 255 or the floats) into ws.a0.
 void LoadImage(const ImageBatch& images, size_t i, Workspace& ws);
 
+// Asks the processor to start fetching image i into cache (training visits
+// images in shuffled order, so the hardware prefetcher cannot guess them).
+void PrefetchImage(const ImageBatch& images, size_t i);
+
 // Forward pass: fills z1, z1_max, a2, argmax, z3, a3. w1, b1, w3, b3 point into
 // a flat parameter vector for ws.k maps.
 void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws);
