@@ -71,6 +71,25 @@ absl::Span<const Command> AllCommands() {
        "Runs the standard gRPC health check (grpc.health.v1) and prints SERVING or NOT_SERVING;\n"
        "exit status 0 only when SERVING.",
        RunHealth},
+      {"stats", "stats [--json]",
+       "Shows the server's statistics since it started (GetServerStats): per RPC method the\n"
+       "calls, errors by status code and latency p50/p99/mean in the handler; per model version\n"
+       "the Predict calls and images predicted; the training jobs by state; the core thread\n"
+       "pool's size and queue. --json prints the whole response.",
+       RunStats},
+      {"bench",
+       "bench [--rpc=predict|gradients|health] [--concurrency=N] [--connections=N] "
+       "[--duration=5s] [--warmup=1s] [--images_per_request=N] [--model=NAME] [--version=V] "
+       "[--images=IDX] [--labels=IDX] [--index=N] [--cost=cross-entropy|quadratic] [--json]",
+       "A closed-loop load generator (like ghz): keeps --concurrency calls in flight over\n"
+       "--connections TCP connections for --duration (after --warmup) and prints requests/s,\n"
+       "images/s, latency p50/p90/p99/max/mean (client-side, whole call) and the errors by\n"
+       "status code. predict sends --images_per_request images (default 256), gradients as many\n"
+       "labelled examples, taken from --images/--labels (default: the bundled MNIST test set)\n"
+       "from --index on; health is the standard health check, the cheapest call (the floor).\n"
+       "Each connection is driven by one client thread (gRPC's async API). Exit status 1 when\n"
+       "every call failed.",
+       RunBench},
   };
   return kCommands;
 }

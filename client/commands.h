@@ -41,6 +41,8 @@ int RunGradients(Connection& connection, const Arguments& arguments);
 int RunModels(Connection& connection, const Arguments& arguments);
 int RunModel(Connection& connection, const Arguments& arguments);
 int RunHealth(Connection& connection, const Arguments& arguments);
+int RunStats(Connection& connection, const Arguments& arguments);
+int RunBench(Connection& connection, const Arguments& arguments);
 
 // Prints "error: <message>" and the command's synopsis to stderr; returns
 // kExitUsage.

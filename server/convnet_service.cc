@@ -1,6 +1,7 @@
 #include "server/convnet_service.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <exception>
 #include <memory>
@@ -36,14 +37,22 @@ std::string FormatBytes(size_t bytes) {
 }  // namespace
 
 template <typename Body>
-grpc::Status ConvNetService::Handle(absl::string_view rpc, Body&& body) {
+grpc::Status ConvNetService::Handle(RpcMethod method, Body&& body) {
+  const auto start = std::chrono::steady_clock::now();
+  const absl::string_view rpc = RpcMethodName(method);
   in_flight_.fetch_add(1);
   struct Leave {
     std::atomic<int>& in_flight;
     ~Leave() { in_flight.fetch_sub(1); }
   } leave{in_flight_};
+  const auto finish = [&](grpc::Status status) {
+    stats_.RecordCall(method, static_cast<int>(status.error_code()),
+                      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+                          .count());
+    return status;
+  };
   if (draining_.load()) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down");
+    return finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
   }
   absl::Status status;
   try {
@@ -64,7 +73,7 @@ grpc::Status ConvNetService::Handle(absl::string_view rpc, Body&& body) {
     default:
       break;
   }
-  return ToGrpcStatus(status);
+  return finish(ToGrpcStatus(status));
 }
 
 void ConvNetService::BeginDrain() { draining_.store(true); }
@@ -97,7 +106,7 @@ absl::Status ConvNetService::CheckResponseSize(const google::protobuf::Message& 
 
 grpc::Status ConvNetService::Predict(grpc::ServerContext*, const v1::PredictRequest* request,
                                      v1::PredictResponse* response) {
-  return Handle("Predict", [&] { return DoPredict(*request, response); });
+  return Handle(RpcMethod::kPredict, [&] { return DoPredict(*request, response); });
 }
 
 absl::Status ConvNetService::DoPredict(const v1::PredictRequest& request, v1::PredictResponse* response) {
@@ -116,6 +125,7 @@ absl::Status ConvNetService::DoPredict(const v1::PredictRequest& request, v1::Pr
     out->mutable_outputs()->Assign(prediction.a3.begin(), prediction.a3.end());
     out->set_predicted_class(prediction.predicted_class);
   }
+  stats_.RecordPrediction(served.model_name, served.version, static_cast<int64_t>(predictions.size()));
   return absl::OkStatus();
 }
 
@@ -123,7 +133,7 @@ absl::Status ConvNetService::DoPredict(const v1::PredictRequest& request, v1::Pr
 
 grpc::Status ConvNetService::Train(grpc::ServerContext*, const v1::TrainRequest* request,
                                    v1::TrainResponse* response) {
-  return Handle("Train", [&] { return DoTrain(*request, response); });
+  return Handle(RpcMethod::kTrain, [&] { return DoTrain(*request, response); });
 }
 
 absl::Status ConvNetService::DoTrain(const v1::TrainRequest& request, v1::TrainResponse* response) {
@@ -232,7 +242,7 @@ absl::Status ConvNetService::DoTrain(const v1::TrainRequest& request, v1::TrainR
 
 grpc::Status ConvNetService::GetTrainingJob(grpc::ServerContext*, const v1::GetTrainingJobRequest* request,
                                             v1::TrainingJob* response) {
-  return Handle("GetTrainingJob", [&]() -> absl::Status {
+  return Handle(RpcMethod::kGetTrainingJob, [&]() -> absl::Status {
     if (request->job_id().empty()) return absl::InvalidArgumentError("job_id is required");
     CONVNET_ASSIGN_OR_RETURN(JobInfo job, jobs_->Get(request->job_id()));
     ToProto(job, response);
@@ -242,7 +252,7 @@ grpc::Status ConvNetService::GetTrainingJob(grpc::ServerContext*, const v1::GetT
 
 grpc::Status ConvNetService::ListTrainingJobs(grpc::ServerContext*, const v1::ListTrainingJobsRequest* request,
                                               v1::ListTrainingJobsResponse* response) {
-  return Handle("ListTrainingJobs", [&]() -> absl::Status {
+  return Handle(RpcMethod::kListTrainingJobs, [&]() -> absl::Status {
     if (!request->model_name().empty()) {
       CONVNET_RETURN_IF_ERROR(ValidateName("model_name", request->model_name()));
     }
@@ -255,7 +265,7 @@ grpc::Status ConvNetService::ListTrainingJobs(grpc::ServerContext*, const v1::Li
 grpc::Status ConvNetService::CancelTrainingJob(grpc::ServerContext* context,
                                                const v1::CancelTrainingJobRequest* request,
                                                v1::TrainingJob* response) {
-  return Handle("CancelTrainingJob", [&] { return DoCancel(*context, *request, response); });
+  return Handle(RpcMethod::kCancelTrainingJob, [&] { return DoCancel(*context, *request, response); });
 }
 
 absl::Status ConvNetService::DoCancel(grpc::ServerContext& context, const v1::CancelTrainingJobRequest& request,
@@ -274,7 +284,7 @@ absl::Status ConvNetService::DoCancel(grpc::ServerContext& context, const v1::Ca
 grpc::Status ConvNetService::WatchTrainingJob(grpc::ServerContext* context,
                                               const v1::WatchTrainingJobRequest* request,
                                               grpc::ServerWriter<v1::WatchTrainingJobResponse>* writer) {
-  return Handle("WatchTrainingJob", [&] { return DoWatch(*context, *request, *writer); });
+  return Handle(RpcMethod::kWatchTrainingJob, [&] { return DoWatch(*context, *request, *writer); });
 }
 
 absl::Status ConvNetService::DoWatch(grpc::ServerContext& context, const v1::WatchTrainingJobRequest& request,
@@ -310,7 +320,7 @@ absl::Status ConvNetService::DoWatch(grpc::ServerContext& context, const v1::Wat
 
 grpc::Status ConvNetService::GetGradients(grpc::ServerContext*, const v1::GetGradientsRequest* request,
                                           v1::GetGradientsResponse* response) {
-  return Handle("GetGradients", [&] { return DoGetGradients(*request, response); });
+  return Handle(RpcMethod::kGetGradients, [&] { return DoGetGradients(*request, response); });
 }
 
 absl::Status ConvNetService::DoGetGradients(const v1::GetGradientsRequest& request,
@@ -387,7 +397,7 @@ absl::Status ConvNetService::DoGetGradients(const v1::GetGradientsRequest& reque
 
 grpc::Status ConvNetService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
                                         v1::ListModelsResponse* response) {
-  return Handle("ListModels", [&] { return DoListModels(response); });
+  return Handle(RpcMethod::kListModels, [&] { return DoListModels(response); });
 }
 
 absl::Status ConvNetService::DoListModels(v1::ListModelsResponse* response) {
@@ -399,7 +409,7 @@ absl::Status ConvNetService::DoListModels(v1::ListModelsResponse* response) {
 
 grpc::Status ConvNetService::GetModel(grpc::ServerContext*, const v1::GetModelRequest* request,
                                       v1::GetModelResponse* response) {
-  return Handle("GetModel", [&] { return DoGetModel(*request, response); });
+  return Handle(RpcMethod::kGetModel, [&] { return DoGetModel(*request, response); });
 }
 
 absl::Status ConvNetService::DoGetModel(const v1::GetModelRequest& request, v1::GetModelResponse* response) {
@@ -413,6 +423,54 @@ absl::Status ConvNetService::DoGetModel(const v1::GetModelRequest& request, v1::
   }
   ToProto(model, latest, request.include_parameters(), response->mutable_model());
   return CheckResponseSize(*response, "ask for one version at a time");
+}
+
+// --- GetServerStats ---------------------------------------------------------
+
+grpc::Status ConvNetService::GetServerStats(grpc::ServerContext*, const v1::GetServerStatsRequest*,
+                                            v1::GetServerStatsResponse* response) {
+  return Handle(RpcMethod::kGetServerStats, [&] { return DoGetServerStats(response); });
+}
+
+absl::Status ConvNetService::DoGetServerStats(v1::GetServerStatsResponse* response) {
+  const absl::Time now = absl::Now();
+  response->set_started_unix_ms(absl::ToUnixMillis(started_));
+  response->set_uptime_seconds(absl::ToDoubleSeconds(now - started_));
+  for (const ServerStats::MethodSnapshot& method : stats_.Methods()) {
+    v1::MethodStats* out = response->add_methods();
+    out->set_method(RpcMethodName(method.method));
+    out->set_count(static_cast<int64_t>(method.count));
+    uint64_t errors = 0;
+    for (int code = 1; code < ServerStats::kStatusCodes; ++code) {
+      if (method.by_code[code] == 0) continue;
+      errors += method.by_code[code];
+      v1::StatusCodeCount* by_code = out->add_errors_by_code();
+      by_code->set_code(code);
+      by_code->set_code_name(GrpcStatusCodeName(code));
+      by_code->set_count(static_cast<int64_t>(method.by_code[code]));
+    }
+    out->set_errors(static_cast<int64_t>(errors));
+    out->set_latency_p50_us(method.latency.Quantile(0.50) / 1000.0);
+    out->set_latency_p99_us(method.latency.Quantile(0.99) / 1000.0);
+    out->set_latency_mean_us(method.latency.MeanNs() / 1000.0);
+  }
+  for (const ServerStats::VersionSnapshot& version : stats_.Versions()) {
+    v1::ModelVersionStats* out = response->add_model_versions();
+    out->set_model_name(version.model_name);
+    out->set_version(version.version);
+    out->set_predict_requests(static_cast<int64_t>(version.predict_requests));
+    out->set_images_predicted(static_cast<int64_t>(version.images));
+  }
+  const std::array<int64_t, 5> jobs = jobs_->CountByState();
+  for (int state = 0; state < 5; ++state) {
+    v1::JobStateCount* out = response->add_jobs();
+    out->set_state(JobStateToProto(static_cast<JobState>(state)));
+    out->set_count(jobs[state]);
+  }
+  response->set_thread_pool_threads(pool_->threads());
+  response->set_thread_pool_queue_length(static_cast<int64_t>(pool_->QueueLength()));
+  response->set_calls_in_flight(in_flight_.load());
+  return absl::OkStatus();
 }
 
 }  // namespace convnet::server

@@ -16,6 +16,7 @@
 #include "server/dataset_registry.h"
 #include "server/job_manager.h"
 #include "server/model_repository.h"
+#include "server/server_stats.h"
 
 namespace convnet::server {
 
@@ -48,6 +49,8 @@ class ConvNetService final : public v1::ConvNet::Service {
                           v1::ListModelsResponse* response) override;
   grpc::Status GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
                         v1::GetModelResponse* response) override;
+  grpc::Status GetServerStats(grpc::ServerContext* context, const v1::GetServerStatsRequest* request,
+                              v1::GetServerStatsResponse* response) override;
 
   // The longest CancelTrainingJob waits for the job to stop.
   static constexpr absl::Duration kCancelWait = absl::Seconds(10);
@@ -63,9 +66,10 @@ class ConvNetService final : public v1::ConvNet::Service {
  private:
   // Runs one handler body: counts the call in flight, refuses it while
   // draining, maps the absl::Status to a grpc::Status and turns anything
-  // thrown into an error status, so that no exception reaches gRPC.
+  // thrown into an error status, so that no exception reaches gRPC; records
+  // the call's status code and duration in stats_.
   template <typename Body>
-  grpc::Status Handle(absl::string_view rpc, Body&& body);
+  grpc::Status Handle(RpcMethod method, Body&& body);
 
   absl::Status DoPredict(const v1::PredictRequest& request, v1::PredictResponse* response);
   absl::Status DoTrain(const v1::TrainRequest& request, v1::TrainResponse* response);
@@ -76,6 +80,7 @@ class ConvNetService final : public v1::ConvNet::Service {
   absl::Status DoGetGradients(const v1::GetGradientsRequest& request, v1::GetGradientsResponse* response);
   absl::Status DoListModels(v1::ListModelsResponse* response);
   absl::Status DoGetModel(const v1::GetModelRequest& request, v1::GetModelResponse* response);
+  absl::Status DoGetServerStats(v1::GetServerStatsResponse* response);
 
   // RESOURCE_EXHAUSTED when a built response is over --max_message_bytes.
   absl::Status CheckResponseSize(const google::protobuf::Message& response, absl::string_view hint) const;
@@ -87,6 +92,8 @@ class ConvNetService final : public v1::ConvNet::Service {
   const ServiceLimits limits_;
   std::atomic<int> in_flight_{0};
   std::atomic<bool> draining_{false};
+  const absl::Time started_ = absl::Now();
+  ServerStats stats_;
 };
 
 }  // namespace convnet::server

@@ -151,6 +151,16 @@ std::vector<JobInfo> JobManager::List(absl::string_view model_name, std::optiona
   return result;
 }
 
+std::array<int64_t, 5> JobManager::CountByState() const {
+  std::array<int64_t, 5> counts{};
+  absl::MutexLock lock(&mu_);
+  for (const std::shared_ptr<Job>& job : jobs_) {
+    absl::ReaderMutexLock job_lock(&job->mu);
+    ++counts[static_cast<int>(job->info.state)];
+  }
+  return counts;
+}
+
 int JobManager::ActiveJobs() const {
   absl::MutexLock lock(&mu_);
   return active_;

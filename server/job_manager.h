@@ -18,6 +18,7 @@
 #ifndef CONVNET_SERVER_JOB_MANAGER_H_
 #define CONVNET_SERVER_JOB_MANAGER_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -141,6 +142,10 @@ class JobManager {
 
   // Queued + running jobs (for statistics and tests).
   int ActiveJobs() const;
+
+  // The jobs the manager knows now (queued, running and the retained finished
+  // ones) per state, indexed by JobState (kQueued .. kCancelled).
+  std::array<int64_t, 5> CountByState() const;
 
  private:
   struct Job;
