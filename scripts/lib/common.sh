@@ -10,6 +10,8 @@ CONVNET_BUILD_PACKAGES=(
 CONVNET_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev)
 CONVNET_PYTHON_PACKAGES=(python3 python3-grpcio python3-protobuf)
 CONVNET_CONTAINER_PACKAGES=(podman runc debootstrap)
+# scripts/fuzz: Debian's clang with libFuzzer and the sanitizer runtimes.
+CONVNET_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 
 # The Debian interpreter: the one that sees python3-grpcio (a python3 earlier
 # on PATH, from pyenv or a virtualenv, usually does not).
