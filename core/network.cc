@@ -16,7 +16,7 @@ namespace convnet {
 namespace {
 
 // Images per ParallelFor task in Predict: large enough to amortise the hand-off.
-constexpr size_t kPredictTask = 64;
+constexpr size_t kPredictTask = 16;
 
 // This thread's workspace for K maps, reused across calls.
 Workspace& ThreadWorkspace(int k) {

@@ -2,10 +2,20 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
 
 namespace convnet {
 namespace {
+
+// How long an idle worker watches for new work before it sleeps.
+constexpr std::chrono::microseconds kSpin(200);
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 // One ParallelFor call: indices are handed out by an atomic counter to the
 // caller and to every helper that picks up one of its queued tasks.
@@ -49,6 +59,13 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::WorkerLoop() {
   while (true) {
+    // Waking a sleeping thread takes longer on these virtual machines than a
+    // batch of inference does, so a worker that just finished watches for
+    // new work for a short while before it sleeps.
+    const auto spin_until = std::chrono::steady_clock::now() + kSpin;
+    while (queued_.load(std::memory_order_acquire) == 0 && std::chrono::steady_clock::now() < spin_until) {
+      for (int i = 0; i < 64; ++i) CpuRelax();
+    }
     std::function<void()> task;
     {
       absl::MutexLock lock(&mu_);
@@ -60,6 +77,7 @@ void ThreadPool::WorkerLoop() {
       if (queue_.empty()) return;  // stopping, and nothing left to run
       task = std::move(queue_.front());
       queue_.pop_front();
+      queued_.fetch_sub(1, std::memory_order_relaxed);
     }
     task();
   }
@@ -78,6 +96,7 @@ void ThreadPool::ParallelFor(size_t n, const std::function<void(size_t)>& body) 
   {
     absl::MutexLock lock(&mu_);
     for (size_t h = 0; h < helpers; ++h) queue_.emplace_back([loop] { loop->RunSome(); });
+    queued_.fetch_add(helpers, std::memory_order_release);
   }
   loop->RunSome();
   absl::MutexLock lock(&loop->mu);
