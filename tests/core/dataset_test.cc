@@ -15,6 +15,7 @@
 #include "core/idx.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/core/test_gzip.h"
 
 namespace convnet {
 namespace {
@@ -22,6 +23,7 @@ namespace {
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using testing::Gzip;
 
 const char kBundledMnist[] = CONVNET_DATA_DIR "/mnist";
 
@@ -29,22 +31,6 @@ std::vector<uint8_t> ConstantImages(size_t n, uint8_t value) {
   return std::vector<uint8_t>(n * kPixels, value);
 }
 
-std::string Gzip(const std::string& data) {
-  z_stream stream;
-  std::memset(&stream, 0, sizeof stream);
-  EXPECT_EQ(deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                         Z_DEFAULT_STRATEGY),
-            Z_OK);
-  std::string out(deflateBound(&stream, data.size()) + 64, '\0');
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  stream.avail_in = static_cast<uInt>(data.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&stream, Z_FINISH), Z_STREAM_END);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  return out;
-}
 
 // ---- The bundled MNIST (loaded once: it is 55 MB uncompressed)
 

@@ -15,6 +15,7 @@
 #include "core/shape.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/core/test_gzip.h"
 
 namespace convnet {
 namespace {
@@ -22,6 +23,7 @@ namespace {
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using testing::Gzip;
 
 // n images whose pixels follow a recognisable pattern.
 std::vector<uint8_t> PatternImages(size_t n) {
@@ -30,23 +32,6 @@ std::vector<uint8_t> PatternImages(size_t n) {
   return images;
 }
 
-// Gzip-compresses `data` into one gzip member, as `gzip` would.
-std::string Gzip(const std::string& data) {
-  z_stream stream;
-  std::memset(&stream, 0, sizeof stream);
-  EXPECT_EQ(deflateInit2(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8,
-                         Z_DEFAULT_STRATEGY),
-            Z_OK);
-  std::string out(deflateBound(&stream, data.size()) + 64, '\0');
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  stream.avail_in = static_cast<uInt>(data.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&stream, Z_FINISH), Z_STREAM_END);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  return out;
-}
 
 // Replaces the big-endian u32 at `offset`.
 void PutBigEndian32(std::string* bytes, size_t offset, uint32_t value) {
