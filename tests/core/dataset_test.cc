@@ -15,6 +15,7 @@
 #include "core/idx.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/core/temp_dir_test.h"
 #include "tests/core/test_gzip.h"
 
 namespace convnet {
@@ -84,20 +85,8 @@ TEST_F(BundledMnistTest, ImagesHaveBlankCornersAndInkInTheMiddle) {
 
 // ---- Dataset directories built in a temporary directory
 
-class DatasetDirectoryTest : public ::testing::Test {
+class DatasetDirectoryTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "dataset_test.XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string Write(const std::string& name, const std::string& bytes) {
-    const std::string path = dir_ + "/" + name;
-    std::ofstream(path, std::ios::binary) << bytes;
-    return path;
-  }
 
   // A small valid dataset: 3 training and 2 test examples, gzip-compressed
   // when `gzip` is true.
@@ -110,7 +99,6 @@ class DatasetDirectoryTest : public ::testing::Test {
     Write(kTestLabelsFile + suffix, maybe_gzip(EncodeIdxLabels({4, 5})));
   }
 
-  std::string dir_;
 };
 
 TEST_F(DatasetDirectoryTest, LoadsPlainFiles) {

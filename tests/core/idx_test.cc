@@ -15,6 +15,7 @@
 #include "core/shape.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/core/temp_dir_test.h"
 #include "tests/core/test_gzip.h"
 
 namespace convnet {
@@ -170,23 +171,7 @@ TEST(IdxTest, RejectsLabel255) {
 
 // ---- Files
 
-class IdxFileTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "idx_test.XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string Write(const std::string& name, const std::string& bytes) {
-    const std::string path = dir_ + "/" + name;
-    std::ofstream(path, std::ios::binary) << bytes;
-    return path;
-  }
-
-  std::string dir_;
-};
+class IdxFileTest : public testing::TempDirTest {};
 
 TEST_F(IdxFileTest, ReadsPlainImagesFile) {
   const std::vector<uint8_t> images = PatternImages(4);
