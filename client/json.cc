@@ -87,7 +87,9 @@ JsonWriter& JsonWriter::Int(int64_t value) {
   return *this;
 }
 
-JsonWriter& JsonWriter::Double(double value) {
+// The shortest text that reads back as the same value; null when not finite.
+template <typename T>
+JsonWriter& JsonWriter::Number(T value) {
   if (!std::isfinite(value)) return Null();
   BeforeValue();
   char buffer[32];
@@ -96,14 +98,8 @@ JsonWriter& JsonWriter::Double(double value) {
   return *this;
 }
 
-JsonWriter& JsonWriter::Float(float value) {
-  if (!std::isfinite(value)) return Null();
-  BeforeValue();
-  char buffer[32];
-  auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  out_.append(buffer, result.ptr);
-  return *this;
-}
+JsonWriter& JsonWriter::Double(double value) { return Number(value); }
+JsonWriter& JsonWriter::Float(float value) { return Number(value); }
 
 JsonWriter& JsonWriter::Bool(bool value) {
   BeforeValue();

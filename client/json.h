@@ -40,6 +40,8 @@ class JsonWriter {
 
  private:
   void BeforeValue();
+  template <typename T>
+  JsonWriter& Number(T value);
 
   std::string out_;
   // One entry per open object or array: true until its first element.
