@@ -40,7 +40,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cerrno>
 #include <cmath>
@@ -55,6 +54,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/crc32.h"
 #include "core/status_macros.h"
 
 namespace convnet {
@@ -107,16 +107,6 @@ class Writer {
  private:
   std::string out_;
 };
-
-uint32_t Crc32(absl::string_view bytes) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  while (!bytes.empty()) {
-    const size_t n = std::min<size_t>(bytes.size(), 1u << 30);  // crc32 takes a uInt length
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(n));
-    bytes.remove_prefix(n);
-  }
-  return static_cast<uint32_t>(crc);
-}
 
 std::string EncodePayload(const Model& model) {
   Writer w;
