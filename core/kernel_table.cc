@@ -13,9 +13,9 @@ bool HasX86_64_V3() {
 #endif
 }
 
-}  // namespace
+const KernelTable* kernels_for_testing = nullptr;
 
-const KernelTable& Kernels() {
+const KernelTable& ProcessorKernels() {
 #if defined(__x86_64__) && defined(__GNUC__)
   static const KernelTable* table = HasX86_64_V3() ? &x86_64_v3::kKernelTable : &baseline::kKernelTable;
   return *table;
@@ -23,6 +23,14 @@ const KernelTable& Kernels() {
   return baseline::kKernelTable;
 #endif
 }
+
+}  // namespace
+
+const KernelTable& Kernels() {
+  return kernels_for_testing != nullptr ? *kernels_for_testing : ProcessorKernels();
+}
+
+void SetKernelsForTesting(const KernelTable* table) { kernels_for_testing = table; }
 
 const char* KernelsName() { return &Kernels() == &baseline::kKernelTable ? "baseline" : "x86-64-v3"; }
 

@@ -8,22 +8,28 @@
 namespace convnet {
 
 struct KernelTable {
-  // a0 = pixel / 255 into padded rows, and which rows are all zero.
-  void (*pixels_to_padded_rows)(const uint8_t* pixels, float* a0, uint8_t* row_nonzero);
-  // z1 = b1 + w1 * a0 and its 2x2 max-pool on z1 (first maximum of each window),
-  // with the z1 of the window positions before each maximum (window; -inf for the others).
+  // a0 = pixel / 255 into padded rows, which rows are all zero and which
+  // columns of each row are not (bit c of nonzero_columns[r]).
+  void (*pixels_to_padded_rows)(const uint8_t* pixels, float* a0, uint8_t* row_nonzero,
+                                uint32_t* nonzero_columns);
+  // z1 = b1 + w1 * a0 and the maximum z1 of each 2x2 window (max-pooling on
+  // z1: sigma is monotonic); row_nonzero marks the input rows that are not all zero.
   void (*conv_pool_forward)(int k, const float* a0, const uint8_t* row_nonzero, const float* w1,
-                            const float* b1, float* z1, float* z1_max, uint8_t* argmax, float* window);
-  // a2 = sigma(z1_max), and the tie rule on a1 (argmax moves to an earlier equal a1).
-  void (*activate_maxima)(int k, const float* z1_max, const float* window, float* a2, uint8_t* argmax);
+                            const float* b1, float* z1, float* z1_max);
+  // a2 = sigma(z1_max) for n = K*144 window maxima.
+  void (*activate_maxima)(int n, const float* z1_max, float* a2);
   // z3 = b3 + w3 . a2 and a3 = sigma(z3), for n = K*144 inputs.
   void (*dense_forward)(int n, const float* a2, const float* w3, const float* b3, float* z3, float* a3);
+  // The position (0..3) of each window's maximum: the first maximum of z1,
+  // moved to an earlier position whose a1 = sigma(z1) equals a2 (the tie rule).
+  void (*pool_argmax)(int k, const float* z1, const float* z1_max, const float* a2, uint8_t* argmax);
   // dC/dw3 += a2 delta3 (BP4) and da2 = sum_l delta3[l] w3[l] (the sum in BP2).
   void (*dense_backward)(int n, const float* delta3, const float* a2, const float* w3, float* dw3,
                          float* da2);
-  // delta1 at the argmaxes (BP2), dC/db1 (BP3) and dC/dw1 (BP4).
-  void (*conv_backward)(int k, const float* a0, const float* a2, const float* da2,
-                        const uint8_t* argmax, float* delta1, float* dw1, float* db1);
+  // delta1 at the argmaxes (BP2), dC/db1 (BP3) and dC/dw1 (BP4); windows
+  // whose inputs are all zero (nonzero_columns) add nothing to dC/dw1.
+  void (*conv_backward)(int k, const float* a0, const uint32_t* nonzero_columns, const float* a2,
+                        const float* da2, const uint8_t* argmax, float* delta1, float* dw1, float* db1);
 };
 
 namespace baseline {
@@ -41,6 +47,10 @@ const KernelTable& Kernels();
 
 // "x86-64-v3" or "baseline", for logs and benchmark reports.
 const char* KernelsName();
+
+// Tests only: makes Kernels() return `table` until called again with nullptr
+// (back to this processor's table). Not thread-safe: call it while no kernel runs.
+void SetKernelsForTesting(const KernelTable* table);
 
 }  // namespace convnet
 

@@ -13,20 +13,21 @@ Workspace::Workspace(int k)
       a0(kInputSide * kPaddedInputStride, 0.0f),
       z1(static_cast<size_t>(k) * kConvSize + 8),
       z1_max(static_cast<size_t>(k) * kPoolSize + 8),
-      a2(static_cast<size_t>(k) * kPoolSize),
+      a2(static_cast<size_t>(k) * kPoolSize + 8),
       argmax(static_cast<size_t>(k) * kPoolSize + 8),
-      window(static_cast<size_t>(k) * 3 * kWindowPlane),
       da2(static_cast<size_t>(k) * kPoolSize),
       delta1(static_cast<size_t>(k) * kPoolSize),
-      row_nonzero(kInputSide, 1) {}
+      row_nonzero(kInputSide, 1),
+      nonzero_columns(kInputSide, (1u << kInputSide) - 1) {}
 
 void LoadInput(const float* a0, Workspace& ws) {
   for (int r = 0; r < kInputSide; ++r) {
     float* dst = ws.a0.data() + r * kPaddedInputStride;
     std::memcpy(dst, a0 + r * kInputSide, kInputSide * sizeof(float));
-    bool any = false;
-    for (int c = 0; c < kInputSide; ++c) any |= dst[c] != 0.0f;
-    ws.row_nonzero[r] = any;
+    uint32_t columns = 0;
+    for (int c = 0; c < kInputSide; ++c) columns |= static_cast<uint32_t>(dst[c] != 0.0f) << c;
+    ws.nonzero_columns[r] = columns;
+    ws.row_nonzero[r] = columns != 0;
   }
 }
 
@@ -35,7 +36,7 @@ void LoadImage(const ImageBatch& images, size_t i, Workspace& ws) {
     LoadInput(images.floats().data() + i * kPixels, ws);
   } else {
     Kernels().pixels_to_padded_rows(images.pixels().data() + i * kPixels, ws.a0.data(),
-                                    ws.row_nonzero.data());
+                                    ws.row_nonzero.data(), ws.nonzero_columns.data());
   }
 }
 
@@ -49,12 +50,17 @@ void PrefetchImage(const ImageBatch& images, size_t i) {
 void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws) {
   const KernelTable& kernels = Kernels();
   kernels.conv_pool_forward(ws.k, ws.a0.data(), ws.row_nonzero.data(), w1, b1, ws.z1.data(),
-                            ws.z1_max.data(), ws.argmax.data(), ws.window.data());
-  kernels.activate_maxima(ws.k, ws.z1_max.data(), ws.window.data(), ws.a2.data(), ws.argmax.data());
+                            ws.z1_max.data());
+  kernels.activate_maxima(ws.k * kPoolSize, ws.z1_max.data(), ws.a2.data());
   kernels.dense_forward(ws.k * kPoolSize, ws.a2.data(), w3, b3, ws.z3.data(), ws.a3.data());
 }
 
+void PoolArgmax(Workspace& ws) {
+  Kernels().pool_argmax(ws.k, ws.z1.data(), ws.z1_max.data(), ws.a2.data(), ws.argmax.data());
+}
+
 float BackwardExample(const float* w3, int label, Cost cost, Workspace& ws, float* gradient) {
+  PoolArgmax(ws);
   const int k = ws.k, n = k * kPoolSize;
   float* dw1 = gradient;
   float* db1 = dw1 + k * kKernelSize;
@@ -81,8 +87,8 @@ float BackwardExample(const float* w3, int label, Cost cost, Workspace& ws, floa
   if (cost == Cost::kCrossEntropy) estimate += std::log(product);
   const KernelTable& kernels = Kernels();
   kernels.dense_backward(n, ws.delta3.data(), ws.a2.data(), w3, dw3, ws.da2.data());
-  kernels.conv_backward(k, ws.a0.data(), ws.a2.data(), ws.da2.data(), ws.argmax.data(), ws.delta1.data(),
-                        dw1, db1);
+  kernels.conv_backward(k, ws.a0.data(), ws.nonzero_columns.data(), ws.a2.data(), ws.da2.data(),
+                        ws.argmax.data(), ws.delta1.data(), dw1, db1);
   return estimate;
 }
 

@@ -4,10 +4,13 @@
 //    processor has them), so the max-pool picks the reference's positions but
 //    where two z1 are within a rounding of each other;
 //  - max-pooling is done on z1 (sigma is monotonic) so only the 144*K maxima go
-//    through sigma; where sigma saturates in float, an earlier window position
-//    whose a1 equals the maximum takes the tie, exactly as the a1 rule says;
+//    through sigma; the forward pass needs only the maxima, their positions
+//    are found for the backward pass (PoolArgmax): the first maximum of z1,
+//    or, where sigma saturates in float, an earlier window position whose a1
+//    equals the maximum, exactly as the a1 tie rule says;
 //  - only the 144*K argmax positions carry delta1, so dC/dw1 and dC/db1 sum
-//    over those only.
+//    over those only, and dC/dw1 skips the windows whose inputs are all zero
+//    (they add exactly nothing).
 // Shapes as in reference.h. On one machine results are fully deterministic;
 // processors with and without FMA differ in the last bits.
 #ifndef CONVNET_CORE_KERNELS_H_
@@ -25,8 +28,6 @@ namespace convnet {
 
 // a0 is stored with rows padded to this stride so vector loads past column 27 stay inside.
 inline constexpr int kPaddedInputStride = 32;
-// Stride of the per-window planes of Workspace::window (144 windows + slack for vector stores).
-inline constexpr int kWindowPlane = kPoolSize + 8;
 
 // Per-thread scratch memory for one example at a time with K maps.
 struct Workspace {
@@ -35,13 +36,13 @@ struct Workspace {
   int k;
   std::vector<float> a0;       // [28][32] (columns 28..31 are zero)
   std::vector<float> z1;       // [K][24][24] (+ slack for vector loads)
-  std::vector<float> z1_max;   // [K][12][12], the maximum z1 of each window
-  std::vector<float> a2;       // [K][12][12]
-  std::vector<uint8_t> argmax; // [K][12][12], window position 0..3
-  std::vector<float> window;   // [K][3][kWindowPlane], z1 of the positions before each argmax (else -inf)
+  std::vector<float> z1_max;   // [K][12][12] (+ slack), the maximum z1 of each window
+  std::vector<float> a2;       // [K][12][12] (+ slack)
+  std::vector<uint8_t> argmax; // [K][12][12], window position 0..3 (PoolArgmax)
   std::vector<float> da2;      // [K][12][12]
   std::vector<float> delta1;   // [K][12][12], delta1 at each window's argmax
   std::vector<uint8_t> row_nonzero;  // [28], 0 when a0's row is all zero
+  std::vector<uint32_t> nonzero_columns;  // [28], bit c set when a0[r][c] != 0
   alignas(32) std::array<float, 16> z3{}, a3{}, delta3{};
 };
 
@@ -55,13 +56,18 @@ void LoadImage(const ImageBatch& images, size_t i, Workspace& ws);
 // images in shuffled order, so the hardware prefetcher cannot guess them).
 void PrefetchImage(const ImageBatch& images, size_t i);
 
-// Forward pass: fills z1, z1_max, a2, argmax, z3, a3. w1, b1, w3, b3 point into
-// a flat parameter vector for ws.k maps.
+// Forward pass: fills z1, z1_max, a2, z3, a3 (not argmax: inference does not
+// need it). w1, b1, w3, b3 point into a flat parameter vector for ws.k maps.
 void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws);
 
-// Backward pass after ForwardExample: BP1 into ws.delta3, then adds this
-// example's gradient to `gradient` (flat layout). Returns a fast float
-// estimate of C_x (for progress reports; network.h's ExampleCost is exact).
+// After ForwardExample: fills ws.argmax, the position (0..3, row-major) of
+// each window's maximum under the tie rule of NETWORK.md. BackwardExample
+// calls it; it is public for tests.
+void PoolArgmax(Workspace& ws);
+
+// Backward pass after ForwardExample: PoolArgmax, BP1 into ws.delta3, then
+// adds this example's gradient to `gradient` (flat layout). Returns a fast
+// float estimate of C_x (for progress reports; network.h's ExampleCost is exact).
 float BackwardExample(const float* w3, int label, Cost cost, Workspace& ws, float* gradient);
 
 // delta1 [K][24][24] of the last BackwardExample (zero outside the argmaxes);

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/image_batch.h"
+#include "core/kernel_table.h"
 #include "core/parameters.h"
 #include "core/random.h"
 #include "core/reference.h"
@@ -20,6 +21,18 @@ namespace {
 struct KernelCase {
   int k;
   Cost cost;
+  bool baseline = false;  // the baseline kernels instead of this processor's
+};
+
+// Runs the kernels of one instruction set for the lifetime of the guard.
+class ScopedKernels {
+ public:
+  explicit ScopedKernels(bool baseline) {
+    if (baseline) SetKernelsForTesting(&baseline::kKernelTable);
+  }
+  ~ScopedKernels() { SetKernelsForTesting(nullptr); }
+  ScopedKernels(const ScopedKernels&) = delete;
+  ScopedKernels& operator=(const ScopedKernels&) = delete;
 };
 
 class KernelsVsReferenceTest : public ::testing::TestWithParam<KernelCase> {};
@@ -49,7 +62,8 @@ int ExpectSameArgmaxUpToRounding(const Workspace& ws, const ReferenceTrace<float
 }
 
 TEST_P(KernelsVsReferenceTest, FastPathMatchesReferenceOnMnistTestImages) {
-  const auto [k, cost] = GetParam();
+  const auto [k, cost, baseline] = GetParam();
+  const ScopedKernels kernels(baseline);
   const Dataset& test = testing::BundledMnist().test;
   auto params = Parameters::Initialize(k, 1000 + k);
   ASSERT_TRUE(params.ok());
@@ -89,10 +103,13 @@ TEST_P(KernelsVsReferenceTest, FastPathMatchesReferenceOnMnistTestImages) {
 INSTANTIATE_TEST_SUITE_P(MapsAndCosts, KernelsVsReferenceTest,
                          ::testing::Values(KernelCase{1, Cost::kCrossEntropy}, KernelCase{1, Cost::kQuadratic},
                                            KernelCase{3, Cost::kCrossEntropy}, KernelCase{20, Cost::kQuadratic},
-                                           KernelCase{64, Cost::kCrossEntropy}),
+                                           KernelCase{64, Cost::kCrossEntropy},
+                                           KernelCase{1, Cost::kCrossEntropy, true},
+                                           KernelCase{20, Cost::kQuadratic, true}),
                          [](const auto& info) {
                            return "K" + std::to_string(info.param.k) +
-                                  (info.param.cost == Cost::kQuadratic ? "Quadratic" : "CrossEntropy");
+                                  (info.param.cost == Cost::kQuadratic ? "Quadratic" : "CrossEntropy") +
+                                  (info.param.baseline ? "Baseline" : "");
                          });
 
 TEST(KernelsTest, PixelsLoadAsPixelOver255ForEveryByteValue) {
@@ -104,7 +121,12 @@ TEST(KernelsTest, PixelsLoadAsPixelOver255ForEveryByteValue) {
     const float expected = static_cast<float>(image[i]) / 255.0f;
     ASSERT_EQ(ws.a0[(i / kInputSide) * kPaddedInputStride + i % kInputSide], expected) << "pixel " << i;
   }
-  for (int r = 0; r < kInputSide; ++r) EXPECT_EQ(ws.row_nonzero[r], r * kInputSide <= 255 * 3 ? 1 : 0) << r;
+  for (int r = 0; r < kInputSide; ++r) {
+    EXPECT_EQ(ws.row_nonzero[r], r * kInputSide <= 255 * 3 ? 1 : 0) << r;
+    uint32_t columns = 0;
+    for (int c = 0; c < kInputSide; ++c) columns |= static_cast<uint32_t>(image[r * kInputSide + c] != 0) << c;
+    EXPECT_EQ(ws.nonzero_columns[r], columns) << r;
+  }
 }
 
 TEST(KernelsTest, FloatImagesGiveTheSameOutputsAsTheirPixels) {
@@ -124,13 +146,17 @@ TEST(KernelsTest, FloatImagesGiveTheSameOutputsAsTheirPixels) {
     ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), *ws);
   }
   EXPECT_EQ(from_pixels.row_nonzero, from_floats.row_nonzero);
+  EXPECT_EQ(from_pixels.nonzero_columns, from_floats.nonzero_columns);
   EXPECT_EQ(from_pixels.z1, from_floats.z1);
   EXPECT_EQ(from_pixels.z3, from_floats.z3);
 }
 
 // Large weights push sigma into saturation, where different z1 round to the
 // same a1: the pool must follow the a1 tie rule, as the reference does.
-TEST(KernelsTest, SaturatedActivationsFollowTheReferenceTieRule) {
+class SaturationTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(SaturationTest, SaturatedActivationsFollowTheReferenceTieRule) {
+  const ScopedKernels kernels(GetParam());
   auto params = Parameters::Initialize(4, 3);
   ASSERT_TRUE(params.ok());
   for (int i = 0; i < 4 * kKernelSize; ++i) params->w1()[i] *= 40.0f;
@@ -144,6 +170,7 @@ TEST(KernelsTest, SaturatedActivationsFollowTheReferenceTieRule) {
     ReferenceTrace<float> ref = ReferenceBackprop<float>(4, params->flat(), a0, test.labels[i], Cost::kQuadratic);
     LoadInput(a0, ws);
     ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), ws);
+    PoolArgmax(ws);
     ExpectSameArgmaxUpToRounding(ws, ref);
     // z1 reaches the hundreds here, so its rounding moves a2 by up to ~1e-5.
     for (size_t c = 0; c < ref.a2.size(); ++c) ASSERT_NEAR(ws.a2[c], ref.a2[c], 2e-5f) << "image " << i;
@@ -160,6 +187,9 @@ TEST(KernelsTest, SaturatedActivationsFollowTheReferenceTieRule) {
   }
   EXPECT_GT(moved_ties, 0) << "the test should exercise saturated ties";
 }
+
+INSTANTIATE_TEST_SUITE_P(Kernels, SaturationTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Baseline" : "Processor"; });
 
 TEST(KernelsTest, PredictedClassIsTheFirstLargestOutput) {
   const float a3[kClasses] = {0.1f, 0.7f, 0.2f, 0.7f, 0, 0, 0, 0, 0, 0.69f};
