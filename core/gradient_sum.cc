@@ -20,7 +20,7 @@ GradientSum::GradientSum(int k) : k_(k) {}
 
 double GradientSum::Compute(const Parameters& params, const ImageBatch& images, const uint8_t* labels,
                             const uint32_t* indices, size_t m, Cost cost, ThreadPool* pool, float* sum,
-                            double* exact_costs, uint8_t* predicted) {
+                            double* exact_costs, uint8_t* predicted, StopCheck* stop) {
   const size_t p = ParameterCount(k_);
   const ChunkLayout layout(m);
   while (workspaces_.size() < layout.count) {
@@ -34,6 +34,7 @@ double GradientSum::Compute(const Parameters& params, const ImageBatch& images, 
   const float* b3 = params.b3();
 
   auto run_chunk = [&](size_t c) {
+    if (stop != nullptr && stop->ShouldStop()) return;
     Workspace& ws = *workspaces_[c];
     float* chunk_sum = c == 0 ? sum : chunk_sums_[c].data();
     std::memset(chunk_sum, 0, p * sizeof(float));
@@ -49,6 +50,7 @@ double GradientSum::Compute(const Parameters& params, const ImageBatch& images, 
       if (predicted != nullptr) predicted[e] = static_cast<uint8_t>(PredictedClass(ws.a3.data()));
     }
     chunk_costs_[c] = cost_sum;
+    if (stop != nullptr) stop->Done(end - c * layout.size);
   };
   // Handing a chunk to another thread costs tens of microseconds on these
   // machines, more than a small mini-batch takes: those run on the caller.
@@ -59,6 +61,7 @@ double GradientSum::Compute(const Parameters& params, const ImageBatch& images, 
   } else {
     for (size_t c = 0; c < layout.count; ++c) run_chunk(c);
   }
+  if (stop != nullptr && stop->stopped()) return 0.0;  // some chunks never ran
   // Chunk sums in chunk order.
   double cost_sum = chunk_costs_[0];
   for (size_t c = 1; c < layout.count; ++c) {

@@ -15,6 +15,7 @@
 #include "core/image_batch.h"
 #include "core/kernels.h"
 #include "core/parameters.h"
+#include "core/stop_token.h"
 #include "core/thread_pool.h"
 
 namespace convnet {
@@ -36,9 +37,13 @@ class GradientSum {
   // labels[indices[e]]. Returns the sum of the kernels' fast cost estimates.
   // When `exact_costs` / `predicted` are non-null they receive, per e, the
   // exact C_x (ExampleCost) and argmax a3.
+  //
+  // When `stop` is non-null it is asked before each chunk; once it has fired
+  // the chunks not yet started are skipped, and `sum`, the costs and the
+  // return value are unspecified (the caller reports stop->status()).
   double Compute(const Parameters& params, const ImageBatch& images, const uint8_t* labels,
                  const uint32_t* indices, size_t m, Cost cost, ThreadPool* pool, float* sum,
-                 double* exact_costs = nullptr, uint8_t* predicted = nullptr);
+                 double* exact_costs = nullptr, uint8_t* predicted = nullptr, StopCheck* stop = nullptr);
 
  private:
   const int k_;

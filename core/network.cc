@@ -15,7 +15,8 @@
 namespace convnet {
 namespace {
 
-// Images per ParallelFor task in Predict: large enough to amortise the hand-off.
+// Images per ParallelFor task in Predict: large enough to amortise the
+// hand-off. Also the examples between two StopToken checks in ExplainGradient.
 constexpr size_t kPredictTask = 16;
 
 // This thread's workspace for K maps, reused across calls.
@@ -57,20 +58,24 @@ double ExampleCost(Cost cost, const float* z3, int label) {
 }
 
 absl::StatusOr<std::vector<Prediction>> Predict(const Parameters& params, const ImageBatch& images,
-                                                ThreadPool* pool) {
+                                                ThreadPool* pool, const StopToken& stop) {
   CONVNET_RETURN_IF_ERROR(images.Validate());
   const size_t n = images.size();
   std::vector<Prediction> out(n);
   const int k = params.k();
+  StopCheck check(stop);
   auto run = [&](size_t task) {
+    if (check.ShouldStop()) return;
     Workspace& ws = ThreadWorkspace(k);
-    const size_t end = std::min(n, (task + 1) * kPredictTask);
-    for (size_t i = task * kPredictTask; i < end; ++i) {
+    const size_t begin = task * kPredictTask;
+    const size_t end = std::min(n, begin + kPredictTask);
+    for (size_t i = begin; i < end; ++i) {
       LoadImage(images, i, ws);
       ForwardExample(params.w1(), params.b1(), params.w3(), params.b3(), ws);
       std::copy_n(ws.a3.begin(), kClasses, out[i].a3.begin());
       out[i].predicted_class = PredictedClass(ws.a3.data());
     }
+    check.Done(end - begin);
   };
   const size_t tasks = (n + kPredictTask - 1) / kPredictTask;
   if (pool != nullptr && tasks > 1) {
@@ -78,12 +83,13 @@ absl::StatusOr<std::vector<Prediction>> Predict(const Parameters& params, const 
   } else {
     for (size_t t = 0; t < tasks; ++t) run(t);
   }
+  CONVNET_RETURN_IF_ERROR(check.status("Predict", n, "images"));
   return out;
 }
 
 absl::StatusOr<BatchGradient> ComputeGradient(const Parameters& params, const ImageBatch& images,
                                               absl::Span<const uint8_t> labels, Cost cost,
-                                              ThreadPool* pool) {
+                                              ThreadPool* pool, const StopToken& stop) {
   CONVNET_RETURN_IF_ERROR(ValidateExamples(images, labels));
   const size_t m = images.size();
   std::vector<uint32_t> indices(m);
@@ -93,8 +99,10 @@ absl::StatusOr<BatchGradient> ComputeGradient(const Parameters& params, const Im
   result.predicted.resize(m);
   result.gradient.resize(params.size());
   GradientSum gradient_sum(params.k());
+  StopCheck check(stop);
   gradient_sum.Compute(params, images, labels.data(), indices.data(), m, cost, pool,
-                       result.gradient.data(), result.costs.data(), result.predicted.data());
+                       result.gradient.data(), result.costs.data(), result.predicted.data(), &check);
+  CONVNET_RETURN_IF_ERROR(check.status("ComputeGradient", m, "examples"));
   // The gradient of the mean cost: the sum divided by m.
   const float m_float = static_cast<float>(m);
   for (float& g : result.gradient) g /= m_float;
@@ -104,25 +112,33 @@ absl::StatusOr<BatchGradient> ComputeGradient(const Parameters& params, const Im
 
 absl::StatusOr<std::pair<BatchGradient, std::vector<Explanation>>> ExplainGradient(
     const Parameters& params, const ImageBatch& images, absl::Span<const uint8_t> labels, Cost cost,
-    ThreadPool* pool) {
-  CONVNET_ASSIGN_OR_RETURN(BatchGradient gradient, ComputeGradient(params, images, labels, cost, pool));
+    ThreadPool* pool, const StopToken& stop) {
+  CONVNET_ASSIGN_OR_RETURN(BatchGradient gradient, ComputeGradient(params, images, labels, cost, pool, stop));
   const int k = params.k();
-  std::vector<Explanation> explanations(images.size());
+  const size_t n = images.size();
+  std::vector<Explanation> explanations(n);
   Workspace ws(k);
   std::vector<float> scratch(params.size());
-  for (size_t i = 0; i < images.size(); ++i) {
-    LoadImage(images, i, ws);
-    ForwardExample(params.w1(), params.b1(), params.w3(), params.b3(), ws);
-    BackwardExample(params.w3(), labels[i], cost, ws, scratch.data());
-    Explanation& e = explanations[i];
-    std::copy_n(ws.z3.begin(), kClasses, e.z3.begin());
-    std::copy_n(ws.a3.begin(), kClasses, e.a3.begin());
-    std::copy_n(ws.delta3.begin(), kClasses, e.delta3.begin());
-    e.delta1.resize(static_cast<size_t>(k) * kConvSize);
-    Delta1(ws, e.delta1.data());
-    e.argmax_mask = ArgmaxToMask(k, ws.argmax.data());
-    e.cost = gradient.costs[i];
+  StopCheck check(stop);
+  for (size_t begin = 0; begin < n; begin += kPredictTask) {
+    if (check.ShouldStop()) break;
+    const size_t end = std::min(n, begin + kPredictTask);
+    for (size_t i = begin; i < end; ++i) {
+      LoadImage(images, i, ws);
+      ForwardExample(params.w1(), params.b1(), params.w3(), params.b3(), ws);
+      BackwardExample(params.w3(), labels[i], cost, ws, scratch.data());
+      Explanation& e = explanations[i];
+      std::copy_n(ws.z3.begin(), kClasses, e.z3.begin());
+      std::copy_n(ws.a3.begin(), kClasses, e.a3.begin());
+      std::copy_n(ws.delta3.begin(), kClasses, e.delta3.begin());
+      e.delta1.resize(static_cast<size_t>(k) * kConvSize);
+      Delta1(ws, e.delta1.data());
+      e.argmax_mask = ArgmaxToMask(k, ws.argmax.data());
+      e.cost = gradient.costs[i];
+    }
+    check.Done(end - begin);
   }
+  CONVNET_RETURN_IF_ERROR(check.status("ExplainGradient", n, "explanations"));
   return std::make_pair(std::move(gradient), std::move(explanations));
 }
 

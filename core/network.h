@@ -2,6 +2,12 @@
 // mean cost of a batch, and the per-example "explain" variant. Each runs the
 // fast kernels (kernels.h) spread over a ThreadPool; results do not depend on
 // the number of threads.
+//
+// Each takes an optional StopToken (stop_token.h), checked once per task of
+// about 16 examples: when it fires the call returns DEADLINE_EXCEEDED (or
+// CANCELLED, for the token's flag) without computing the remaining tasks,
+// and the message says how many examples were done. A token that does not
+// fire leaves the results bit for bit unchanged.
 #ifndef CONVNET_CORE_NETWORK_H_
 #define CONVNET_CORE_NETWORK_H_
 
@@ -15,6 +21,7 @@
 #include "core/image_batch.h"
 #include "core/parameters.h"
 #include "core/shape.h"
+#include "core/stop_token.h"
 #include "core/thread_pool.h"
 
 namespace convnet {
@@ -26,8 +33,9 @@ struct Prediction {
 
 // Forward pass for every image. INVALID_ARGUMENT when the batch fails
 // ImageBatch::Validate(). `pool` may be null (runs on the calling thread).
+// DEADLINE_EXCEEDED / CANCELLED when `stop` fires.
 absl::StatusOr<std::vector<Prediction>> Predict(const Parameters& params, const ImageBatch& images,
-                                                ThreadPool* pool);
+                                                ThreadPool* pool, const StopToken& stop = StopToken());
 
 struct BatchGradient {
   double mean_cost = 0.0;             // mean over the batch of C_x
@@ -38,10 +46,11 @@ struct BatchGradient {
 
 // The gradient of the mean cost over the batch. INVALID_ARGUMENT when the batch
 // is empty or invalid, when labels.size() differs from the number of images, or
-// a label is outside 0..9 (naming its index and value).
+// a label is outside 0..9 (naming its index and value). DEADLINE_EXCEEDED /
+// CANCELLED when `stop` fires.
 absl::StatusOr<BatchGradient> ComputeGradient(const Parameters& params, const ImageBatch& images,
                                               absl::Span<const uint8_t> labels, Cost cost,
-                                              ThreadPool* pool);
+                                              ThreadPool* pool, const StopToken& stop = StopToken());
 
 // Everything backprop computes for one example.
 struct Explanation {
@@ -54,9 +63,10 @@ struct Explanation {
 };
 
 // ComputeGradient plus the per-example Explanation, in the order of the images.
+// `stop` is checked through both passes (the gradient, then the explanations).
 absl::StatusOr<std::pair<BatchGradient, std::vector<Explanation>>> ExplainGradient(
     const Parameters& params, const ImageBatch& images, absl::Span<const uint8_t> labels, Cost cost,
-    ThreadPool* pool);
+    ThreadPool* pool, const StopToken& stop = StopToken());
 
 // Cost of one example from its z3 (numerically stable; cross-entropy uses
 // softplus so it stays finite where a3 rounds to 0 or 1).
