@@ -2,12 +2,18 @@
 
 #include <algorithm>
 #include <exception>
+#include <string>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "absl/strings/numbers.h"
 #include "core/model_file.h"
+#include "server/crash_point.h"
+#include "server/job_store.h"
 #include "server/log.h"
 #include "server/names.h"
 
@@ -41,6 +47,11 @@ struct JobManager::Job {
   JobSpec spec;
   std::atomic<bool> cancel{false};  // core's Train() polls it between mini-batches
 
+  // Serialises the writes of this job's record; each write takes its snapshot
+  // under it, so a later write never carries an older snapshot.
+  absl::Mutex record_mu ABSL_ACQUIRED_BEFORE(mu);
+  bool forgotten ABSL_GUARDED_BY(record_mu) = false;  // its record is deleted: write no more
+
   mutable absl::Mutex mu;
   JobInfo info ABSL_GUARDED_BY(mu);
   int64_t progress_sequence ABSL_GUARDED_BY(mu) = 0;  // bumped by every progress report
@@ -68,6 +79,26 @@ std::string Outcome(const JobInfo& info) {
   return text;
 }
 
+// A job id "<run>-<sequence>" as numbers; false for anything else.
+bool ParseJobId(absl::string_view id, int64_t* run, int64_t* sequence) {
+  const size_t dash = id.find('-');
+  return dash != absl::string_view::npos && absl::SimpleAtoi(id.substr(0, dash), run) &&
+         absl::SimpleAtoi(id.substr(dash + 1), sequence);
+}
+
+// Why a job recorded as QUEUED or RUNNING is FAILED after a restart.
+std::string InterruptedError(const JobInfo& info) {
+  std::string error = absl::StrCat("interrupted: the server stopped while the job was ",
+                                   info.state == JobState::kQueued ? "queued" : "running",
+                                   " (crash or kill); submit it again");
+  if (info.state == JobState::kRunning && static_cast<int>(info.epochs.size()) >= info.options.epochs) {
+    // Training had finished: the crash hit the publication, which is atomic.
+    absl::StrAppend(&error, " (all its epochs had finished: if the version was written completely before the "
+                            "stop it is listed by ListModels, otherwise nothing of it was kept)");
+  }
+  return error;
+}
+
 }  // namespace
 
 JobManager::JobManager(const JobManagerOptions& options, ModelRepository* repository, ThreadPool* pool)
@@ -80,9 +111,118 @@ JobManager::JobManager(const JobManagerOptions& options, ModelRepository* reposi
   for (int i = 0; i < runners; ++i) runners_.emplace_back([this] { RunnerLoop(); });
 }
 
+absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Open(const JobManagerOptions& options,
+                                                             ModelRepository* repository, ThreadPool* pool,
+                                                             std::unique_ptr<JobStore> store) {
+  if (store == nullptr) return absl::InvalidArgumentError("JobManager::Open needs a job store");
+  absl::StatusOr<LoadedJobRecords> loaded = store->Load();
+  if (!loaded.ok()) return loaded.status();
+  auto manager = std::make_unique<JobManager>(options, repository, pool);
+  manager->store_ = std::move(store);
+  manager->Restore(std::move(loaded->jobs), loaded->all_ids);
+  return manager;
+}
+
+void JobManager::Restore(std::vector<JobInfo> records, const std::vector<std::string>& recorded_ids) {
+  // Submission order: by run, then sequence (every run's ids exceed the
+  // previous runs'); ForgetOldFinishedJobs then drops the oldest.
+  auto order = [](const JobInfo& info) {
+    int64_t run = 0;
+    int64_t sequence = 0;
+    if (!ParseJobId(info.id, &run, &sequence)) run = sequence = 0;
+    return std::make_tuple(run, sequence, info.id);
+  };
+  std::sort(records.begin(), records.end(),
+            [&](const JobInfo& a, const JobInfo& b) { return order(a) < order(b); });
+
+  int64_t highest_run = 0;
+  for (const std::string& id : recorded_ids) {
+    int64_t run = 0;
+    int64_t sequence = 0;
+    if (ParseJobId(id, &run, &sequence)) highest_run = std::max(highest_run, run);
+  }
+
+  std::vector<std::shared_ptr<Job>> interrupted;
+  {
+    absl::MutexLock lock(&mu_);
+    id_prefix_ = std::max(id_prefix_, highest_run + 1);
+    for (JobInfo& info : records) {
+      auto job = std::make_shared<Job>(JobSpec{});
+      if (!IsTerminal(info.state)) {
+        const JobState was = info.state;
+        info.error = InterruptedError(info);
+        info.state = JobState::kFailed;
+        info.finished = absl::Now();
+        LogWarning(absl::StrCat(JobLabel(info), ": ", JobStateName(was), " -> FAILED at start-up (", info.error,
+                                ")"));
+        interrupted.push_back(job);
+      }
+      const std::string id = info.id;
+      {
+        absl::MutexLock job_lock(&job->mu);
+        job->states.push_back(info.state);
+        job->info = std::move(info);
+      }
+      if (by_id_.contains(id)) continue;  // cannot happen: one file per id
+      jobs_.push_back(job);
+      by_id_.emplace(id, job);
+      ++finished_count_;
+    }
+    ForgetOldFinishedJobs();
+  }
+  for (const std::shared_ptr<Job>& job : interrupted) Persist(*job);
+  LogInfo(absl::StrCat("job store: ", records.size(), " recorded jobs in ", store_->dir(), ", ",
+                       interrupted.size(), " of them interrupted (now FAILED); new job ids start with ",
+                       id_prefix_, "-"));
+}
+
+void JobManager::Save(Job& job, const JobInfo& snapshot) {
+  if (store_ == nullptr || job.forgotten) return;
+  if (absl::Status saved = store_->Save(snapshot); !saved.ok()) {
+    LogWarning(absl::StrCat("job store: cannot record ", JobLabel(snapshot), " (", JobStateName(snapshot.state),
+                            "): ", saved.ToString(), "; a restart will not know this state"));
+  }
+}
+
+void JobManager::Persist(Job& job) {
+  absl::MutexLock record_lock(&job.record_mu);
+  JobInfo snapshot;
+  {
+    absl::ReaderMutexLock lock(&job.mu);
+    snapshot = job.info;
+  }
+  Save(job, snapshot);
+}
+
+JobInfo JobManager::Change(Job& job, const std::function<void(JobInfo&)>& change, bool state_changed) {
+  absl::MutexLock record_lock(&job.record_mu);
+  if (store_ != nullptr) {
+    JobInfo next;
+    {
+      absl::ReaderMutexLock lock(&job.mu);
+      next = job.info;
+    }
+    change(next);
+    Save(job, next);
+  }
+  absl::MutexLock lock(&job.mu);
+  change(job.info);
+  if (state_changed) job.states.push_back(job.info.state);
+  return job.info;
+}
+
 JobManager::~JobManager() { Shutdown(); }
 
 absl::StatusOr<JobInfo> JobManager::Submit(JobSpec spec) {
+  std::shared_ptr<Job> job;
+  absl::StatusOr<JobInfo> snapshot = Enqueue(std::move(spec), &job);
+  // Recorded before the client learns the id: after a crash from here on, a
+  // restart reports the job (as interrupted).
+  if (snapshot.ok()) Persist(*job);
+  return snapshot;
+}
+
+absl::StatusOr<JobInfo> JobManager::Enqueue(JobSpec spec, std::shared_ptr<Job>* accepted) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the server is shutting down; no new training jobs");
   const int capacity = std::max(1, options_.max_concurrent_jobs) + std::max(0, options_.max_queued_jobs);
@@ -94,6 +234,7 @@ absl::StatusOr<JobInfo> JobManager::Submit(JobSpec spec) {
         ", --max_queued_jobs=", options_.max_queued_jobs, "); retry later"));
   }
   auto job = std::make_shared<Job>(std::move(spec));
+  *accepted = job;
   JobInfo snapshot;
   {
     absl::MutexLock job_lock(&job->mu);
@@ -167,18 +308,18 @@ int JobManager::ActiveJobs() const {
 }
 
 void JobManager::Finish(Job& job, JobState state, int64_t version, std::string error) {
-  JobInfo info;
-  JobState from;
-  {
-    absl::MutexLock lock(&job.mu);
-    from = job.info.state;
-    job.info.state = state;
-    job.states.push_back(state);
-    job.info.version = version;
-    job.info.error = std::move(error);
-    job.info.finished = absl::Now();
-    info = job.info;
-  }
+  JobState from = JobState::kQueued;
+  const absl::Time finished = absl::Now();
+  const JobInfo info = Change(
+      job,
+      [&](JobInfo& info) {
+        from = info.state;
+        info.state = state;
+        info.version = version;
+        info.error = error;
+        info.finished = finished;
+      },
+      /*state_changed=*/true);
   job.spec.initial.reset();  // the datasets and parameters are no longer needed
   job.spec.train.reset();
   job.spec.eval.reset();
@@ -323,15 +464,16 @@ void JobManager::RunJob(Job& job) {
     Finish(job, JobState::kCancelled, 0, cancelled_reason());
     return;
   }
-  JobInfo info;
-  {
-    absl::MutexLock lock(&job.mu);
-    job.info.state = JobState::kRunning;
-    job.states.push_back(JobState::kRunning);
-    job.info.started = absl::Now();
-    info = job.info;
-  }
+  const absl::Time started = absl::Now();
+  const JobInfo info = Change(
+      job,
+      [started](JobInfo& info) {
+        info.state = JobState::kRunning;
+        info.started = started;
+      },
+      /*state_changed=*/true);
   LogInfo(absl::StrCat(JobLabel(info), ": QUEUED -> RUNNING"));
+  CrashPoint("jobs.after_running_record");
 
   TrainCallbacks callbacks;
   callbacks.on_progress = [&job](const TrainProgress& progress) {
@@ -339,9 +481,10 @@ void JobManager::RunJob(Job& job) {
     job.info.progress = progress;
     ++job.progress_sequence;
   };
-  callbacks.on_epoch = [&job](const EpochMetrics& metrics) {
-    absl::MutexLock lock(&job.mu);
-    job.info.epochs.push_back(metrics);
+  callbacks.on_epoch = [this, &job](const EpochMetrics& metrics) {
+    // Recorded at each epoch's end (not at every progress report).
+    Change(job, [&metrics](JobInfo& info) { info.epochs.push_back(metrics); }, /*state_changed=*/false);
+    CrashPoint("jobs.after_epoch_record");
   };
 
   const JobSpec& spec = job.spec;
@@ -385,6 +528,7 @@ void JobManager::RunJob(Job& job) {
            absl::StrCat("writing the new version failed: ", published.status().ToString()));
     return;
   }
+  CrashPoint("jobs.after_publish");
   Finish(job, JobState::kSucceeded, published->version, "");
 }
 
@@ -395,9 +539,19 @@ void JobManager::ForgetOldFinishedJobs() {
       return IsTerminal(job->info.state);
     });
     if (oldest == jobs_.end()) return;
+    std::string id;
     {
       absl::ReaderMutexLock lock(&(*oldest)->mu);
-      by_id_.erase((*oldest)->info.id);
+      id = (*oldest)->info.id;
+    }
+    by_id_.erase(id);
+    if (store_ != nullptr) {
+      absl::MutexLock record_lock(&(*oldest)->record_mu);
+      (*oldest)->forgotten = true;
+      if (absl::Status removed = store_->Remove(id); !removed.ok()) {
+        LogWarning(absl::StrCat("job store: cannot delete the record of forgotten job ", id, ": ",
+                                removed.ToString()));
+      }
     }
     jobs_.erase(oldest);
     --finished_count_;

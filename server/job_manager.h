@@ -3,6 +3,7 @@
 //
 // Lifecycle:  QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED
 //             QUEUED -> CANCELLED                (cancelled before it started)
+//             QUEUED | RUNNING -> FAILED         (interrupted: found so at start-up)
 // - At most `max_concurrent_jobs` jobs run at once, each on its own runner
 //   thread, all sharing one core ThreadPool for their mini-batch gradients.
 // - Submit() accepts a job while fewer than max_concurrent_jobs +
@@ -13,8 +14,17 @@
 // - Cancel() sets the job's cancel flag, which core's Train() checks between
 //   mini-batches; a queued job is cancelled at once.
 // - Every state change is logged, one line each.
-// - Jobs live in memory: the most recent kMaxFinishedJobs finished jobs are
-//   kept, queued and running jobs always.
+// - Persistence (with a JobStore, as the server runs it): every job's record
+//   (its JobInfo, never its training data) is written atomically at every
+//   state change and at the end of every epoch. At start-up Open() lists the
+//   recorded jobs again; a job recorded as QUEUED or RUNNING was interrupted
+//   by a crash or a kill and becomes FAILED with an error starting
+//   "interrupted:" (recorded too): it never appears to be still running. Job
+//   ids ("<run>-<sequence>", <run> greater than that of every recorded job)
+//   never repeat an id of an earlier run.
+// - The most recent kMaxFinishedJobs finished jobs are kept (in memory and on
+//   disk; the records of older ones are deleted), queued and running jobs
+//   always. Without a JobStore jobs live in memory only.
 #ifndef CONVNET_SERVER_JOB_MANAGER_H_
 #define CONVNET_SERVER_JOB_MANAGER_H_
 
@@ -101,12 +111,24 @@ struct JobManagerOptions {
   int max_queued_jobs = 16;     // >= 0
 };
 
+class JobStore;
+
 class JobManager {
  public:
   static constexpr size_t kMaxFinishedJobs = 1000;
 
-  // `repository` and `pool` must outlive the manager. Starts the runner threads.
+  // `repository` and `pool` must outlive the manager. Starts the runner
+  // threads. Jobs live in memory only (see Open for persisted jobs).
   JobManager(const JobManagerOptions& options, ModelRepository* repository, ThreadPool* pool);
+
+  // As the constructor, with every job's record kept in `store` (never null):
+  // loads the recorded jobs first (unreadable records are logged and set
+  // aside by the store), turns those that were QUEUED or RUNNING into FAILED
+  // ("interrupted: ...") and records that, and deletes the records of finished
+  // jobs beyond kMaxFinishedJobs. Fails only when the store cannot be listed.
+  static absl::StatusOr<std::unique_ptr<JobManager>> Open(const JobManagerOptions& options,
+                                                          ModelRepository* repository, ThreadPool* pool,
+                                                          std::unique_ptr<JobStore> store);
   ~JobManager();  // Shutdown()
 
   JobManager(const JobManager&) = delete;
@@ -150,18 +172,37 @@ class JobManager {
  private:
   struct Job;
 
+  // Submit() without the record: queues the job and sets `accepted` to it.
+  absl::StatusOr<JobInfo> Enqueue(JobSpec spec, std::shared_ptr<Job>* accepted);
   void RunnerLoop();
   void RunJob(Job& job);
+  // Records the final state (Change), releases the job's data, logs the line.
   void Finish(Job& job, JobState state, int64_t version, std::string error);
+  // Applies `change` to the job's record on disk first (write-ahead: a crash
+  // never leaves the record behind what a client has seen), then in memory
+  // (adding the new state to the job's state history when `state_changed`).
+  // Returns the job as it then is.
+  JobInfo Change(Job& job, const std::function<void(JobInfo&)>& change, bool state_changed);
+  // Writes the job's record as it is now.
+  void Persist(Job& job);
+  // Writes `snapshot` as the job's record, unless there is no store or the
+  // job was forgotten; a failure is logged and the job goes on. Needs the
+  // job's record_mu.
+  void Save(Job& job, const JobInfo& snapshot);
+  // Adds the recorded jobs (Open() only, before any Submit).
+  void Restore(std::vector<JobInfo> records, const std::vector<std::string>& recorded_ids);
   std::shared_ptr<Job> Find(absl::string_view id) const;
   void ForgetOldFinishedJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const JobManagerOptions options_;
   ModelRepository* const repository_;
   ThreadPool* const pool_;
-  const int64_t id_prefix_;  // server start time, so that ids differ across restarts
+  std::unique_ptr<JobStore> store_;  // null: in memory only; set before any job exists
 
-  mutable absl::Mutex mu_;  // acquired before any Job::mu
+  mutable absl::Mutex mu_;  // acquired before any Job::record_mu, which is before any Job::mu
+  // The <run> part of new ids: the start time in ms, or more, so that ids
+  // differ from every recorded one.
+  int64_t id_prefix_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
   int active_ ABSL_GUARDED_BY(mu_) = 0;  // queued + running

@@ -1,12 +1,9 @@
 #include "server/model_repository.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iterator>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -19,6 +16,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/status_macros.h"
+#include "server/crash_point.h"
+#include "server/durable_file.h"
 #include "server/log.h"
 #include "server/names.h"
 
@@ -27,33 +26,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr absl::string_view kTempPrefix = ".tmp-";
-
-absl::Status FileSystemError(const std::error_code& ec, absl::string_view what, const fs::path& path) {
-  std::string message = absl::StrCat(what, " ", path.string(), ": ", ec.message());
-  if (ec == std::errc::permission_denied || ec == std::errc::operation_not_permitted ||
-      ec == std::errc::read_only_file_system) {
-    return absl::PermissionDeniedError(message);
-  }
-  return absl::InternalError(message);
-}
-
-// Makes a directory's entries (creations, renames) durable.
-absl::Status FsyncDirectory(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    return FileSystemError(std::error_code(errno, std::generic_category()), "cannot open directory",
-                           dir);
-  }
-  const int rc = ::fsync(fd);
-  const int saved_errno = errno;
-  ::close(fd);
-  if (rc != 0) {
-    return FileSystemError(std::error_code(saved_errno, std::generic_category()),
-                           "cannot fsync directory", dir);
-  }
-  return absl::OkStatus();
-}
+// The highest version number ever reserved for the model, written (durably)
+// before the number is used, so that a crash at any later point, even before
+// anything of the version reached the disk, cannot lead to the number being
+// handed out again.
+constexpr absl::string_view kReservationFileName = ".highest_version";
 
 // A version directory's number: a positive decimal without leading zeros.
 bool ParseVersionDirectory(absl::string_view text, int64_t* version) {
@@ -62,6 +39,20 @@ bool ParseVersionDirectory(absl::string_view text, int64_t* version) {
     if (c < '0' || c > '9') return false;
   }
   return absl::SimpleAtoi(text, version) && *version > 0;
+}
+
+// The number in a reservation file; 0 (after a warning) when it is unreadable:
+// the version directories then still bound the next number.
+int64_t ReadReservation(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  int64_t reserved = 0;
+  if (!in || !absl::SimpleAtoi(text.str(), &reserved) || reserved < 0) {
+    LogWarning(absl::StrCat("model repository: ignoring unreadable version reservation ", path.string()));
+    return 0;
+  }
+  return reserved;
 }
 
 std::string DescribeVersions(const std::map<int64_t, std::shared_ptr<const Model>>& versions) {
@@ -123,15 +114,26 @@ absl::Status ModelRepository::LoadModelDirectory(const std::string& name) {
   Entry loaded;
   for (const fs::directory_entry& entry : it) {
     const std::string child = entry.path().filename().string();
+    if (child == kReservationFileName) {
+      loaded.highest_taken = std::max(loaded.highest_taken, ReadReservation(entry.path()));
+      continue;
+    }
     if (absl::StartsWith(child, kTempPrefix)) {
-      // A publish interrupted by a crash: never renamed into place, never served.
+      // A publish interrupted by a crash: never renamed into place, never
+      // served. Its number ".tmp-<version>-<random>" stays taken.
+      int64_t reserved = 0;
+      const absl::string_view rest = absl::string_view(child).substr(kTempPrefix.size());
+      if (ParseVersionDirectory(rest.substr(0, rest.find('-')), &reserved)) {
+        loaded.highest_taken = std::max(loaded.highest_taken, reserved);
+      }
       std::error_code remove_ec;
       fs::remove_all(entry.path(), remove_ec);
       if (remove_ec) {
-        LogWarning(absl::StrCat("model repository: cannot remove incomplete version ",
+        LogWarning(absl::StrCat("model repository: cannot remove the leftover of an interrupted write ",
                                 entry.path().string(), ": ", remove_ec.message()));
       } else {
-        LogWarning(absl::StrCat("model repository: removed incomplete version ", entry.path().string()));
+        LogWarning(
+            absl::StrCat("model repository: removed the leftover of an interrupted write ", entry.path().string()));
       }
       continue;
     }
@@ -184,20 +186,27 @@ absl::StatusOr<ServedVersion> ModelRepository::Get(absl::string_view name, int64
 
 absl::StatusOr<ServedVersion> ModelRepository::Publish(absl::string_view name, Model model) {
   CONVNET_RETURN_IF_ERROR(ValidateName("model_name", name));
-  int64_t version = 0;
-  {
-    absl::MutexLock lock(&mu_);
-    Entry& entry = models_[std::string(name)];
-    version = ++entry.highest_taken;
-  }
-
   const fs::path model_path = fs::path(model_dir_) / std::string(name);
   std::error_code ec;
-  if (fs::create_directory(model_path, ec)) {
-    CONVNET_RETURN_IF_ERROR(FsyncDirectory(model_dir_));
-  } else if (ec) {
-    return FileSystemError(ec, "cannot create model directory", model_path);
+  int64_t version = 0;
+  {
+    // The number is on disk before anything uses it; reservations are written
+    // one at a time so that the file only ever grows.
+    absl::MutexLock reserve_lock(&reserve_mu_);
+    {
+      absl::MutexLock lock(&mu_);
+      Entry& entry = models_[std::string(name)];
+      version = ++entry.highest_taken;
+    }
+    if (fs::create_directory(model_path, ec)) {
+      CONVNET_RETURN_IF_ERROR(FsyncDirectory(model_dir_));
+    } else if (ec) {
+      return FileSystemError(ec, "cannot create model directory", model_path);
+    }
+    CONVNET_RETURN_IF_ERROR(
+        WriteFileAtomically(model_path / std::string(kReservationFileName), absl::StrCat(version, "\n")));
   }
+  CrashPoint("repository.after_reserve");
 
   absl::BitGen random;
   const fs::path temp = model_path / absl::StrFormat("%s%d-%016x", kTempPrefix, version,
@@ -210,6 +219,7 @@ absl::StatusOr<ServedVersion> ModelRepository::Publish(absl::string_view name, M
   model.metadata.created_unix_ms = absl::ToUnixMillis(absl::Now());
   absl::Status written = WriteModelFile((temp / kModelFileName).string(), model);
   if (written.ok()) {
+    CrashPoint("repository.after_model_write");
     fs::rename(temp, final_path, ec);
     if (ec) written = FileSystemError(ec, "cannot rename version directory into place", final_path);
   }
@@ -218,6 +228,7 @@ absl::StatusOr<ServedVersion> ModelRepository::Publish(absl::string_view name, M
     fs::remove_all(temp, ignored);
     return written;
   }
+  CrashPoint("repository.after_rename");
   CONVNET_RETURN_IF_ERROR(FsyncDirectory(model_path));
 
   ServedVersion served{std::string(name), version, std::make_shared<const Model>(std::move(model))};

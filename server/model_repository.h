@@ -2,9 +2,11 @@
 // layout and in memory as immutable snapshots.
 //
 // Layout:   <model_dir>/<name>/<version>/model.cnvn
+//           <model_dir>/<name>/.highest_version   highest number ever reserved
 //   <name>     matches [a-z0-9][a-z0-9_-]* (names.h)
 //   <version>  a positive decimal number without leading zeros
 //   model.cnvn core's model file (core/model_file.h, CRC-protected)
+// Hidden entries of <model_dir> (".jobs", the job records) are not models.
 //
 // Guarantees
 // - Open() loads every complete version. A version directory whose model file
@@ -18,7 +20,10 @@
 //   finds every published version.
 // - Version numbers are never reused: a new version is one more than the
 //   highest number ever seen for that model (published, reserved by a publish
-//   in progress, or present on disk, complete or not).
+//   in progress, or present on disk, complete or not). Publish() writes the
+//   reserved number to ".highest_version" (atomically, durably) before it
+//   writes anything of the version, so a crash at any point of a publish, even
+//   repeated crashes before the next publish, never frees a number.
 // - Get() hands out a shared_ptr<const Model>: one immutable version, which
 //   stays valid for as long as the caller holds it.
 #ifndef CONVNET_SERVER_MODEL_REPOSITORY_H_
@@ -96,6 +101,7 @@ class ModelRepository {
   static ModelVersions Versions(const std::string& name, const Entry& entry);
 
   const std::string model_dir_;
+  absl::Mutex reserve_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // serialises the reservation writes
   mutable absl::Mutex mu_;
   std::map<std::string, Entry, std::less<>> models_ ABSL_GUARDED_BY(mu_);
 };
