@@ -22,9 +22,7 @@
 #include <vector>
 
 #include <grpcpp/completion_queue.h>
-#include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/security/credentials.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/channel_arguments.h>
 
@@ -137,6 +135,7 @@ struct Call {
 // One connection: its channel, its completion queue and the thread that drives
 // its share of the calls. Results are the thread's own until it is joined.
 struct Lane {
+  const Connection* connection = nullptr;  // makes the channel and every call's context
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<grpc::GenericStub> stub;
   grpc::CompletionQueue cq;
@@ -154,8 +153,7 @@ struct Window {
 
 void Issue(Lane& lane, const Workload& workload, const grpc::ByteBuffer& request, Call& call,
            absl::Duration timeout) {
-  call.context = std::make_unique<grpc::ClientContext>();
-  call.context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  call.context = lane.connection->NewCallContext(timeout);
   call.response.Clear();
   call.start = Clock::now();
   call.reader = lane.stub->PrepareUnaryCall(call.context.get(), workload.method, request, &lane.cq);
@@ -236,8 +234,8 @@ int RunBench(Connection& connection, const Arguments& arguments) {
     channel_arguments.SetMaxReceiveMessageSize(-1);
     channel_arguments.SetMaxSendMessageSize(-1);
     auto one = std::make_unique<Lane>();
-    one->channel = grpc::CreateCustomChannel(connection.address(), grpc::InsecureChannelCredentials(),
-                                             channel_arguments);
+    one->connection = &connection;
+    one->channel = connection.NewChannel(channel_arguments);
     one->stub = std::make_unique<grpc::GenericStub>(one->channel);
     if (!one->channel->WaitForConnected(absl::ToChronoTime(absl::Now() + timeout))) {
       return connection.ReportError(

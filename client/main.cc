@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -33,6 +34,12 @@ constexpr char kUsageFooter[] =
     "  --address=HOST:PORT  the server (default: $CONVNET_ADDRESS, else localhost:50051)\n"
     "  --timeout=DURATION   deadline of each call (default 30s)\n"
     "  --json               print the result as JSON\n"
+    "\n"
+    "security flags (docs/SECURITY.md):\n"
+    "  --tls_ca=PEM         CA certificate(s) that verify the server; turns TLS on\n"
+    "  --tls_cert=PEM --tls_key=PEM  client certificate and key for mutual TLS\n"
+    "  --tls_server_name=NAME  name the server's certificate carries, if not --address's host\n"
+    "  --auth_token_file=FILE  send \"authorization: Bearer <token>\" with every call\n"
     "\n"
     "exit status: 0 success; 1 the server refused the request (its gRPC code and message\n"
     "are printed) or is not SERVING; 2 usage error or unreadable input; 3 the server could\n"
@@ -133,8 +140,12 @@ int Main(int argc, char** argv) {
   }
   for (const Command& command : AllCommands()) {
     if (name != command.name) continue;
-    Connection connection(ResolveAddress());
-    return command.run(connection, arguments);
+    absl::StatusOr<std::unique_ptr<Connection>> connection = Connection::Open(ConnectionOptionsFromFlags());
+    if (!connection.ok()) {
+      absl::FPrintF(stderr, "error: %s\n", connection.status().message());
+      return kExitUsage;
+    }
+    return command.run(**connection, arguments);
   }
   absl::FPrintF(stderr, "error: no command \"%s\"\n\n", name);
   PrintUsage(stderr);
