@@ -16,6 +16,7 @@
 #include "core/network.h"
 #include "core/shape.h"
 #include "core/status_macros.h"
+#include "core/stop_token.h"
 #include "server/log.h"
 #include "server/names.h"
 #include "server/proto_conversion.h"
@@ -34,10 +35,24 @@ std::string FormatBytes(size_t bytes) {
   return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
 }
 
+// Stops the core's work when the call's deadline passes. gRPC reports "no
+// deadline" (gpr_inf_future) as time_point::max().
+StopToken CallDeadline(const grpc::ServerContextBase& context) {
+  const std::chrono::system_clock::time_point deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return StopToken();
+  return StopToken(absl::FromChrono(deadline));
+}
+
 }  // namespace
 
 template <typename Body>
-grpc::Status ConvNetService::Handle(RpcMethod method, Body&& body) {
+grpc::Status ConvNetService::Handle(RpcMethod method, const grpc::ServerContextBase& context, Body&& body) {
+  return Handle(method, context, /*exports_parameters=*/false, std::forward<Body>(body));
+}
+
+template <typename Body>
+grpc::Status ConvNetService::Handle(RpcMethod method, const grpc::ServerContextBase& context,
+                                    bool exports_parameters, Body&& body) {
   const auto start = std::chrono::steady_clock::now();
   const absl::string_view rpc = RpcMethodName(method);
   in_flight_.fetch_add(1);
@@ -56,7 +71,10 @@ grpc::Status ConvNetService::Handle(RpcMethod method, Body&& body) {
   }
   absl::Status status;
   try {
-    status = body();
+    // The token check allocates nothing when no token is configured or the
+    // method needs none (Predict stays cheap).
+    if (authorizer_ != nullptr) status = authorizer_->Check(context, method, exports_parameters);
+    if (status.ok()) status = body();
   } catch (const std::bad_alloc&) {
     status = absl::ResourceExhaustedError(absl::StrCat(rpc, ": the server ran out of memory"));
   } catch (const std::exception& e) {
@@ -87,8 +105,13 @@ bool ConvNetService::WaitUntilIdle(absl::Time deadline) const {
 }
 
 ConvNetService::ConvNetService(ModelRepository* repository, DatasetRegistry* datasets, JobManager* jobs,
-                               ThreadPool* pool, const ServiceLimits& limits)
-    : repository_(repository), datasets_(datasets), jobs_(jobs), pool_(pool), limits_(limits) {}
+                               ThreadPool* pool, const ServiceLimits& limits, const Authorizer* authorizer)
+    : repository_(repository),
+      datasets_(datasets),
+      jobs_(jobs),
+      pool_(pool),
+      limits_(limits),
+      authorizer_(authorizer) {}
 
 absl::Status ConvNetService::CheckResponseSize(const google::protobuf::Message& response,
                                                absl::string_view hint) const {
@@ -104,19 +127,25 @@ absl::Status ConvNetService::CheckResponseSize(const google::protobuf::Message& 
 
 // --- Predict ----------------------------------------------------------------
 
-grpc::Status ConvNetService::Predict(grpc::ServerContext*, const v1::PredictRequest* request,
-                                     v1::PredictResponse* response) {
-  return Handle(RpcMethod::kPredict, [&] { return DoPredict(*request, response); });
+grpc::ServerUnaryReactor* ConvNetService::Predict(grpc::CallbackServerContext* context,
+                                                  const v1::PredictRequest* request, v1::PredictResponse* response) {
+  // The work is done here, before the reactor is returned: a one-image
+  // Predict takes microseconds, and larger batches spread over the core pool.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(Handle(RpcMethod::kPredict, *context, [&] { return DoPredict(*context, *request, response); }));
+  return reactor;
 }
 
-absl::Status ConvNetService::DoPredict(const v1::PredictRequest& request, v1::PredictResponse* response) {
+absl::Status ConvNetService::DoPredict(const grpc::ServerContextBase& context, const v1::PredictRequest& request,
+                                       v1::PredictResponse* response) {
   CONVNET_RETURN_IF_ERROR(ValidateName("model_name", request.model_name()));
   CONVNET_RETURN_IF_ERROR(ValidateVersion("version", request.version()));
-  CONVNET_ASSIGN_OR_RETURN(DecodedImages images, DecodeImages("images", request.images(), limits_.max_batch));
+  CONVNET_ASSIGN_OR_RETURN(DecodedImages images,
+                           DecodeImages("images", request.images(), limits_.max_batch, "--max_batch"));
   // One immutable snapshot answers the whole batch.
   CONVNET_ASSIGN_OR_RETURN(ServedVersion served, repository_->Get(request.model_name(), request.version()));
   CONVNET_ASSIGN_OR_RETURN(std::vector<Prediction> predictions,
-                           convnet::Predict(served.model->parameters, images.batch(), pool_));
+                           convnet::Predict(served.model->parameters, images.batch(), pool_, CallDeadline(context)));
   response->set_model_name(served.model_name);
   response->set_version(served.version);
   response->mutable_predictions()->Reserve(static_cast<int>(predictions.size()));
@@ -131,9 +160,9 @@ absl::Status ConvNetService::DoPredict(const v1::PredictRequest& request, v1::Pr
 
 // --- Train ------------------------------------------------------------------
 
-grpc::Status ConvNetService::Train(grpc::ServerContext*, const v1::TrainRequest* request,
+grpc::Status ConvNetService::Train(grpc::ServerContext* context, const v1::TrainRequest* request,
                                    v1::TrainResponse* response) {
-  return Handle(RpcMethod::kTrain, [&] { return DoTrain(*request, response); });
+  return Handle(RpcMethod::kTrain, *context, [&] { return DoTrain(*request, response); });
 }
 
 absl::Status ConvNetService::DoTrain(const v1::TrainRequest& request, v1::TrainResponse* response) {
@@ -184,7 +213,8 @@ absl::Status ConvNetService::DoTrain(const v1::TrainRequest& request, v1::TrainR
     case v1::TrainRequest::kTrainExamples: {
       CONVNET_ASSIGN_OR_RETURN(
           DecodedExamples examples,
-          DecodeExamples("train_examples.examples", request.train_examples().examples(), SIZE_MAX));
+          DecodeExamples("train_examples.examples", request.train_examples().examples(),
+                         limits_.max_inline_examples, "--max_inline_examples"));
       if (examples.images.is_float()) {
         return absl::InvalidArgumentError(
             "train_examples.examples[0].image: training examples must be sent as pixels (a training "
@@ -215,7 +245,8 @@ absl::Status ConvNetService::DoTrain(const v1::TrainRequest& request, v1::TrainR
     case v1::TrainRequest::kEvalExamples: {
       CONVNET_ASSIGN_OR_RETURN(
           DecodedExamples examples,
-          DecodeExamples("eval_examples.examples", request.eval_examples().examples(), SIZE_MAX));
+          DecodeExamples("eval_examples.examples", request.eval_examples().examples(),
+                         limits_.max_inline_examples, "--max_inline_examples"));
       if (examples.images.is_float()) {
         return absl::InvalidArgumentError(
             "eval_examples.examples[0].image: evaluation examples must be sent as pixels (an evaluation "
@@ -240,9 +271,9 @@ absl::Status ConvNetService::DoTrain(const v1::TrainRequest& request, v1::TrainR
 
 // --- Jobs -------------------------------------------------------------------
 
-grpc::Status ConvNetService::GetTrainingJob(grpc::ServerContext*, const v1::GetTrainingJobRequest* request,
+grpc::Status ConvNetService::GetTrainingJob(grpc::ServerContext* context, const v1::GetTrainingJobRequest* request,
                                             v1::TrainingJob* response) {
-  return Handle(RpcMethod::kGetTrainingJob, [&]() -> absl::Status {
+  return Handle(RpcMethod::kGetTrainingJob, *context, [&]() -> absl::Status {
     if (request->job_id().empty()) return absl::InvalidArgumentError("job_id is required");
     CONVNET_ASSIGN_OR_RETURN(JobInfo job, jobs_->Get(request->job_id()));
     ToProto(job, response);
@@ -250,9 +281,9 @@ grpc::Status ConvNetService::GetTrainingJob(grpc::ServerContext*, const v1::GetT
   });
 }
 
-grpc::Status ConvNetService::ListTrainingJobs(grpc::ServerContext*, const v1::ListTrainingJobsRequest* request,
+grpc::Status ConvNetService::ListTrainingJobs(grpc::ServerContext* context, const v1::ListTrainingJobsRequest* request,
                                               v1::ListTrainingJobsResponse* response) {
-  return Handle(RpcMethod::kListTrainingJobs, [&]() -> absl::Status {
+  return Handle(RpcMethod::kListTrainingJobs, *context, [&]() -> absl::Status {
     if (!request->model_name().empty()) {
       CONVNET_RETURN_IF_ERROR(ValidateName("model_name", request->model_name()));
     }
@@ -265,7 +296,7 @@ grpc::Status ConvNetService::ListTrainingJobs(grpc::ServerContext*, const v1::Li
 grpc::Status ConvNetService::CancelTrainingJob(grpc::ServerContext* context,
                                                const v1::CancelTrainingJobRequest* request,
                                                v1::TrainingJob* response) {
-  return Handle(RpcMethod::kCancelTrainingJob, [&] { return DoCancel(*context, *request, response); });
+  return Handle(RpcMethod::kCancelTrainingJob, *context, [&] { return DoCancel(*context, *request, response); });
 }
 
 absl::Status ConvNetService::DoCancel(grpc::ServerContext& context, const v1::CancelTrainingJobRequest& request,
@@ -284,7 +315,7 @@ absl::Status ConvNetService::DoCancel(grpc::ServerContext& context, const v1::Ca
 grpc::Status ConvNetService::WatchTrainingJob(grpc::ServerContext* context,
                                               const v1::WatchTrainingJobRequest* request,
                                               grpc::ServerWriter<v1::WatchTrainingJobResponse>* writer) {
-  return Handle(RpcMethod::kWatchTrainingJob, [&] { return DoWatch(*context, *request, *writer); });
+  return Handle(RpcMethod::kWatchTrainingJob, *context, [&] { return DoWatch(*context, *request, *writer); });
 }
 
 absl::Status ConvNetService::DoWatch(grpc::ServerContext& context, const v1::WatchTrainingJobRequest& request,
@@ -318,15 +349,16 @@ absl::Status ConvNetService::DoWatch(grpc::ServerContext& context, const v1::Wat
 
 // --- GetGradients -----------------------------------------------------------
 
-grpc::Status ConvNetService::GetGradients(grpc::ServerContext*, const v1::GetGradientsRequest* request,
+grpc::Status ConvNetService::GetGradients(grpc::ServerContext* context, const v1::GetGradientsRequest* request,
                                           v1::GetGradientsResponse* response) {
-  return Handle(RpcMethod::kGetGradients, [&] { return DoGetGradients(*request, response); });
+  return Handle(RpcMethod::kGetGradients, *context, [&] { return DoGetGradients(*context, *request, response); });
 }
 
-absl::Status ConvNetService::DoGetGradients(const v1::GetGradientsRequest& request,
+absl::Status ConvNetService::DoGetGradients(const grpc::ServerContextBase& context,
+                                            const v1::GetGradientsRequest& request,
                                             v1::GetGradientsResponse* response) {
   CONVNET_ASSIGN_OR_RETURN(DecodedExamples examples,
-                           DecodeExamples("examples", request.examples(), limits_.max_batch));
+                           DecodeExamples("examples", request.examples(), limits_.max_batch, "--max_batch"));
   CONVNET_ASSIGN_OR_RETURN(Cost cost, DecodeCost("cost", request.cost()));
 
   std::shared_ptr<const Parameters> parameters;
@@ -366,14 +398,15 @@ absl::Status ConvNetService::DoGetGradients(const v1::GetGradientsRequest& reque
 
   BatchGradient gradient;
   std::vector<Explanation> explanations;
+  const StopToken stop = CallDeadline(context);
   if (request.include_deltas()) {
     CONVNET_ASSIGN_OR_RETURN(auto explained, ExplainGradient(*parameters, examples.images.batch(),
-                                                             examples.labels, cost, pool_));
+                                                             examples.labels, cost, pool_, stop));
     gradient = std::move(explained.first);
     explanations = std::move(explained.second);
   } else {
     CONVNET_ASSIGN_OR_RETURN(gradient, ComputeGradient(*parameters, examples.images.batch(), examples.labels,
-                                                       cost, pool_));
+                                                       cost, pool_, stop));
   }
 
   response->set_feature_maps(k);
@@ -395,9 +428,9 @@ absl::Status ConvNetService::DoGetGradients(const v1::GetGradientsRequest& reque
 
 // --- Models -----------------------------------------------------------------
 
-grpc::Status ConvNetService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
+grpc::Status ConvNetService::ListModels(grpc::ServerContext* context, const v1::ListModelsRequest*,
                                         v1::ListModelsResponse* response) {
-  return Handle(RpcMethod::kListModels, [&] { return DoListModels(response); });
+  return Handle(RpcMethod::kListModels, *context, [&] { return DoListModels(response); });
 }
 
 absl::Status ConvNetService::DoListModels(v1::ListModelsResponse* response) {
@@ -407,9 +440,11 @@ absl::Status ConvNetService::DoListModels(v1::ListModelsResponse* response) {
   return CheckResponseSize(*response, "use GetModel for one model at a time");
 }
 
-grpc::Status ConvNetService::GetModel(grpc::ServerContext*, const v1::GetModelRequest* request,
+grpc::Status ConvNetService::GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
                                       v1::GetModelResponse* response) {
-  return Handle(RpcMethod::kGetModel, [&] { return DoGetModel(*request, response); });
+  // Exporting parameters is what needs the token (docs/SECURITY.md).
+  return Handle(RpcMethod::kGetModel, *context, /*exports_parameters=*/request->include_parameters(),
+                [&] { return DoGetModel(*request, response); });
 }
 
 absl::Status ConvNetService::DoGetModel(const v1::GetModelRequest& request, v1::GetModelResponse* response) {
@@ -427,9 +462,9 @@ absl::Status ConvNetService::DoGetModel(const v1::GetModelRequest& request, v1::
 
 // --- GetServerStats ---------------------------------------------------------
 
-grpc::Status ConvNetService::GetServerStats(grpc::ServerContext*, const v1::GetServerStatsRequest*,
+grpc::Status ConvNetService::GetServerStats(grpc::ServerContext* context, const v1::GetServerStatsRequest*,
                                             v1::GetServerStatsResponse* response) {
-  return Handle(RpcMethod::kGetServerStats, [&] { return DoGetServerStats(response); });
+  return Handle(RpcMethod::kGetServerStats, *context, [&] { return DoGetServerStats(response); });
 }
 
 absl::Status ConvNetService::DoGetServerStats(v1::GetServerStatsResponse* response) {

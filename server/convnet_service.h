@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "convnet/v1/convnet.grpc.pb.h"
 #include "core/thread_pool.h"
+#include "server/auth.h"
 #include "server/dataset_registry.h"
 #include "server/job_manager.h"
 #include "server/model_repository.h"
@@ -23,16 +24,24 @@ namespace convnet::server {
 struct ServiceLimits {
   size_t max_batch = 1024;                // images per Predict, examples per GetGradients
   size_t max_message_bytes = 64 << 20;    // largest response the service builds
+  size_t max_inline_examples = 60000;     // examples per inline training or evaluation set
 };
 
-class ConvNetService final : public v1::ConvNet::Service {
+// Predict runs on gRPC's callback API: the handler answers on the thread that
+// read the request, with no hand-off to a synchronous-server thread. At
+// concurrency 64 that is what brings a one-image Predict near the health
+// check's calls/s (docs/BENCHMARKS.md, Service). The other methods stay
+// synchronous: they are rarer and some of them block (CancelTrainingJob waits,
+// WatchTrainingJob streams), which the callback threads must not do.
+class ConvNetService final : public v1::ConvNet::WithCallbackMethod_Predict<v1::ConvNet::Service> {
  public:
-  // Every pointer must outlive the service.
+  // Every pointer must outlive the service. `authorizer` null = no call needs
+  // a token; otherwise every call is checked by it before its body runs.
   ConvNetService(ModelRepository* repository, DatasetRegistry* datasets, JobManager* jobs, ThreadPool* pool,
-                 const ServiceLimits& limits);
+                 const ServiceLimits& limits, const Authorizer* authorizer = nullptr);
 
-  grpc::Status Predict(grpc::ServerContext* context, const v1::PredictRequest* request,
-                       v1::PredictResponse* response) override;
+  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context, const v1::PredictRequest* request,
+                                    v1::PredictResponse* response) override;
   grpc::Status Train(grpc::ServerContext* context, const v1::TrainRequest* request,
                      v1::TrainResponse* response) override;
   grpc::Status GetTrainingJob(grpc::ServerContext* context, const v1::GetTrainingJobRequest* request,
@@ -65,19 +74,27 @@ class ConvNetService final : public v1::ConvNet::Service {
 
  private:
   // Runs one handler body: counts the call in flight, refuses it while
-  // draining, maps the absl::Status to a grpc::Status and turns anything
-  // thrown into an error status, so that no exception reaches gRPC; records
-  // the call's status code and duration in stats_.
+  // draining, refuses it UNAUTHENTICATED when authorizer_ says the call lacks
+  // the token (`exports_parameters`: a GetModel that exports parameters),
+  // maps the absl::Status to a grpc::Status and turns anything thrown into an
+  // error status, so that no exception reaches gRPC; records the call's
+  // status code and duration in stats_.
   template <typename Body>
-  grpc::Status Handle(RpcMethod method, Body&& body);
+  grpc::Status Handle(RpcMethod method, const grpc::ServerContextBase& context, Body&& body);
+  template <typename Body>
+  grpc::Status Handle(RpcMethod method, const grpc::ServerContextBase& context, bool exports_parameters,
+                      Body&& body);
 
-  absl::Status DoPredict(const v1::PredictRequest& request, v1::PredictResponse* response);
+  // Predict and GetGradients stop when the call's deadline passes (DEADLINE_EXCEEDED).
+  absl::Status DoPredict(const grpc::ServerContextBase& context, const v1::PredictRequest& request,
+                         v1::PredictResponse* response);
   absl::Status DoTrain(const v1::TrainRequest& request, v1::TrainResponse* response);
   absl::Status DoCancel(grpc::ServerContext& context, const v1::CancelTrainingJobRequest& request,
                         v1::TrainingJob* response);
   absl::Status DoWatch(grpc::ServerContext& context, const v1::WatchTrainingJobRequest& request,
                        grpc::ServerWriter<v1::WatchTrainingJobResponse>& writer);
-  absl::Status DoGetGradients(const v1::GetGradientsRequest& request, v1::GetGradientsResponse* response);
+  absl::Status DoGetGradients(const grpc::ServerContextBase& context, const v1::GetGradientsRequest& request,
+                              v1::GetGradientsResponse* response);
   absl::Status DoListModels(v1::ListModelsResponse* response);
   absl::Status DoGetModel(const v1::GetModelRequest& request, v1::GetModelResponse* response);
   absl::Status DoGetServerStats(v1::GetServerStatsResponse* response);
@@ -90,6 +107,7 @@ class ConvNetService final : public v1::ConvNet::Service {
   JobManager* const jobs_;
   ThreadPool* const pool_;
   const ServiceLimits limits_;
+  const Authorizer* const authorizer_;
   std::atomic<int> in_flight_{0};
   std::atomic<bool> draining_{false};
   const absl::Time started_ = absl::Now();

@@ -7,8 +7,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/shape.h"
+#include "core/status_macros.h"
 
 namespace convnet::server {
+namespace {
+
+// RESOURCE_EXHAUSTED when `count` is over the limit the server flag
+// `limit_flag` sets.
+absl::Status CheckCount(absl::string_view field, absl::string_view noun, size_t count, size_t max_count,
+                        absl::string_view limit_flag) {
+  if (count <= max_count) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(field, ": ", count, " ", noun, "s exceed the server's limit of ",
+                                                   max_count, " per request (", limit_flag, ")"));
+}
+
+}  // namespace
 
 std::vector<uint8_t> DecodedImages::TakePixels() && {
   if (owned_pixels_.empty()) owned_pixels_.assign(pixels_.begin(), pixels_.end());
@@ -22,15 +35,11 @@ class ImageDecoder {
   static absl::StatusOr<DecodedImages> Decode(absl::string_view field, absl::string_view noun, size_t count,
                                               const std::function<const v1::Image*(size_t)>& image,
                                               const std::function<std::string(size_t)>& path,
-                                              size_t max_batch) {
+                                              size_t max_count, absl::string_view limit_flag) {
     if (count == 0) {
       return absl::InvalidArgumentError(absl::StrCat(field, " must hold at least one ", noun));
     }
-    if (count > max_batch) {
-      return absl::ResourceExhaustedError(absl::StrCat(field, ": ", count, " ", noun,
-                                                       "s exceed the server's limit of ", max_batch,
-                                                       " per request (--max_batch)"));
-    }
+    if (absl::Status within = CheckCount(field, noun, count, max_count, limit_flag); !within.ok()) return within;
     DecodedImages decoded;
     decoded.count_ = count;
     const v1::Image* first = image(0);
@@ -95,16 +104,19 @@ class ImageDecoder {
 
 absl::StatusOr<DecodedImages> DecodeImages(absl::string_view field,
                                            const google::protobuf::RepeatedPtrField<v1::Image>& images,
-                                           size_t max_batch) {
+                                           size_t max_count, absl::string_view limit_flag) {
   return ImageDecoder::Decode(
       field, "image", static_cast<size_t>(images.size()),
       [&](size_t i) { return &images.Get(static_cast<int>(i)); },
-      [&](size_t i) { return absl::StrCat(field, "[", i, "]"); }, max_batch);
+      [&](size_t i) { return absl::StrCat(field, "[", i, "]"); }, max_count, limit_flag);
 }
 
 absl::StatusOr<DecodedExamples> DecodeExamples(
     absl::string_view field, const google::protobuf::RepeatedPtrField<v1::Example>& examples,
-    size_t max_batch) {
+    size_t max_count, absl::string_view limit_flag) {
+  // The limit first, so that an oversized set is refused before its labels are read.
+  CONVNET_RETURN_IF_ERROR(
+      CheckCount(field, "example", static_cast<size_t>(examples.size()), max_count, limit_flag));
   DecodedExamples decoded;
   decoded.labels.reserve(static_cast<size_t>(examples.size()));
   for (int i = 0; i < examples.size(); ++i) {
@@ -121,7 +133,7 @@ absl::StatusOr<DecodedExamples> DecodeExamples(
         const v1::Example& example = examples.Get(static_cast<int>(i));
         return example.has_image() ? &example.image() : nullptr;
       },
-      [&](size_t i) { return absl::StrCat(field, "[", i, "].image"); }, max_batch);
+      [&](size_t i) { return absl::StrCat(field, "[", i, "].image"); }, max_count, limit_flag);
   if (!images.ok()) return images.status();
   decoded.images = *std::move(images);
   return decoded;

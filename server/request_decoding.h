@@ -50,10 +50,12 @@ class DecodedImages {
 
 // images: 1.. images, all of one encoding, each 784 bytes or 784 floats in
 // [0, 1]. `field` is the repeated field's path ("images"). An empty list is
-// INVALID_ARGUMENT; more than `max_batch` images is RESOURCE_EXHAUSTED.
+// INVALID_ARGUMENT; more than `max_count` images is RESOURCE_EXHAUSTED, with a
+// message naming the server flag that sets the limit (`limit_flag`, e.g.
+// "--max_batch"). The count is checked before any image is looked at.
 absl::StatusOr<DecodedImages> DecodeImages(absl::string_view field,
                                            const google::protobuf::RepeatedPtrField<v1::Image>& images,
-                                           size_t max_batch);
+                                           size_t max_count, absl::string_view limit_flag);
 
 struct DecodedExamples {
   DecodedImages images;
@@ -63,7 +65,7 @@ struct DecodedExamples {
 // examples: as DecodeImages for examples[i].image, plus labels in 0..9.
 absl::StatusOr<DecodedExamples> DecodeExamples(
     absl::string_view field, const google::protobuf::RepeatedPtrField<v1::Example>& examples,
-    size_t max_batch);
+    size_t max_count, absl::string_view limit_flag);
 
 // COST_QUADRATIC / COST_CROSS_ENTROPY; COST_UNSPECIFIED and unknown values
 // are INVALID_ARGUMENT.

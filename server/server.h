@@ -15,7 +15,9 @@
 #include "absl/time/time.h"
 #include "core/thread_pool.h"
 #include "grpcpp/server.h"
+#include "server/auth.h"
 #include "server/convnet_service.h"
+#include "server/credentials.h"
 #include "server/dataset_registry.h"
 #include "server/job_manager.h"
 #include "server/model_repository.h"
@@ -31,15 +33,24 @@ struct ServerOptions {
   int max_queued_jobs = 16;               // >= 0
   int max_message_bytes = 64 << 20;       // per message, both directions; >= 1 MiB
   int max_batch = 1024;                   // images per Predict, examples per GetGradients; >= 1
+  int max_inline_examples = 60000;        // examples per inline training or evaluation set; >= 1
+  // Security (docs/SECURITY.md). TLS files: none = plaintext.
+  ServerTlsFiles tls;
+  std::string auth_token_file;            // "" = no token is needed for any call
+  bool auth_all = false;                  // the token for every ConvNet method; needs auth_token_file
 };
 
-// INVALID_ARGUMENT naming the flag and value when an option is out of range.
+// INVALID_ARGUMENT naming the flag and value when an option is out of range,
+// or naming the flags of an incomplete combination (--tls_cert without
+// --tls_key, --auth_all without --auth_token_file, ...). Reads no file.
 absl::Status ValidateServerOptions(const ServerOptions& options);
 
 class ConvNetServer {
  public:
-  // Validates the options, opens the model repository (loading every complete
-  // version), and starts serving. INVALID_ARGUMENT for bad options;
+  // Validates the options, reads the token and TLS files, opens the model
+  // repository (loading every complete version), and starts serving.
+  // INVALID_ARGUMENT for bad options and for token or TLS files that cannot be
+  // read or are malformed (naming the flag);
   // UNAVAILABLE when the address cannot be bound; the repository's errors.
   static absl::StatusOr<std::unique_ptr<ConvNetServer>> Start(const ServerOptions& options);
 
@@ -71,6 +82,7 @@ class ConvNetServer {
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<DatasetRegistry> datasets_;
   std::unique_ptr<JobManager> jobs_;
+  std::unique_ptr<Authorizer> authorizer_;  // null = no token needed; outlives service_
   std::unique_ptr<ConvNetService> service_;
   std::unique_ptr<grpc::Server> server_;
   absl::Mutex shutdown_mu_;

@@ -28,16 +28,28 @@
 namespace {
 const convnet::server::ServerOptions kDefaults;
 
-// glibc gives each new thread its own malloc arena, up to 8 per core, and an
-// arena keeps the memory its thread freed. gRPC's synchronous server starts
-// and ends threads as the load changes, so under concurrent large Predicts
-// (64 calls of 256 images) the arenas held ~355 MiB against ~140 MiB with one
-// arena per core, at the same throughput (docs/SERVICE.md, Service
-// benchmarks). An explicit MALLOC_ARENA_MAX in the environment wins.
-void LimitMallocArenas() {
+// glibc's malloc, tuned for a server whose requests and responses are up to
+// megabytes:
+// - Each new thread gets its own arena, up to 8 per core, and an arena keeps
+//   the memory its thread freed. gRPC's synchronous server starts and ends
+//   threads as the load changes, so under concurrent large calls the arenas
+//   held ~355 MiB against ~140 MiB with one arena per core.
+// - The mmap threshold normally grows to the largest block freed (up to
+//   32 MiB), after which message buffers of 100 KiB..MiBs come from the heap
+//   and stay there. A fixed 64 KiB threshold gives them back at once, and a
+//   1 MiB trim threshold returns the heap's free top: peak resident memory
+//   while serving 64 concurrent Predicts of 256 images fell from 143 MiB to
+//   91 MiB at the same throughput (docs/BENCHMARKS.md, Service).
+// An explicit MALLOC_ARENA_MAX / GLIBC_TUNABLES in the environment wins.
+void TuneMalloc() {
 #ifdef M_ARENA_MAX
-  if (std::getenv("MALLOC_ARENA_MAX") != nullptr) return;
-  mallopt(M_ARENA_MAX, std::max(2, static_cast<int>(std::thread::hardware_concurrency())));
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) {
+    mallopt(M_ARENA_MAX, std::max(2, static_cast<int>(std::thread::hardware_concurrency())));
+  }
+  if (std::getenv("GLIBC_TUNABLES") == nullptr) {
+    mallopt(M_MMAP_THRESHOLD, 64 << 10);
+    mallopt(M_TRIM_THRESHOLD, 1 << 20);
+  }
 #endif
 }
 }  // namespace
@@ -54,13 +66,24 @@ ABSL_FLAG(int, max_queued_jobs, kDefaults.max_queued_jobs,
           "training jobs that may wait for a free slot; Train fails with RESOURCE_EXHAUSTED beyond");
 ABSL_FLAG(int, max_message_bytes, kDefaults.max_message_bytes, "largest request or response message, bytes");
 ABSL_FLAG(int, max_batch, kDefaults.max_batch, "most images per Predict and examples per GetGradients");
+ABSL_FLAG(int, max_inline_examples, kDefaults.max_inline_examples,
+          "most examples in a training or evaluation set sent inline with Train");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of the server; with --tls_key, serve TLS only");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key (unencrypted) of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA certificates; mutual TLS: clients must present a certificate signed by one of them");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "file holding a bearer token; Train, CancelTrainingJob, GetGradients and GetModel exporting "
+          "parameters then need the metadata \"authorization: Bearer <token>\"");
+ABSL_FLAG(bool, auth_all, false,
+          "with --auth_token_file: every ConvNet call needs the token (health stays open, reflection is off)");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "on SIGINT/SIGTERM, how long calls in flight may take to finish");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("convnet_server [flags]: trains and serves the convnet CNN over gRPC");
   absl::ParseCommandLine(argc, argv);
-  LimitMallocArenas();
+  TuneMalloc();
 
   // Block the stop signals before any thread starts (threads inherit the
   // mask), then take them synchronously with sigwait below.
@@ -80,6 +103,12 @@ int main(int argc, char** argv) {
   options.max_queued_jobs = absl::GetFlag(FLAGS_max_queued_jobs);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.max_batch = absl::GetFlag(FLAGS_max_batch);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  options.auth_all = absl::GetFlag(FLAGS_auth_all);
+  options.max_inline_examples = absl::GetFlag(FLAGS_max_inline_examples);
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
   if (grace < absl::ZeroDuration()) {
     convnet::server::LogError(absl::StrCat("--shutdown_grace must be >= 0, got ", absl::FormatDuration(grace)));

@@ -1,7 +1,8 @@
 // The in-process service the request fuzzer calls: a ConvNetService on a small
 // model repository (model "tiny", versions 1 (K = 1) and 2 (K = 2)) and a small
 // server-side dataset "tiny" (20 training, 10 test examples), without gRPC's
-// network layer. Shared by request_fuzzer.cc and make_seeds.cc, which builds
+// network layer (direct handler calls, and an in-process channel for the
+// methods whose handlers need a live call). Shared by request_fuzzer.cc and make_seeds.cc, which builds
 // the seed requests against the same names.
 #ifndef CONVNET_TESTS_FUZZ_FUZZ_SERVICE_H_
 #define CONVNET_TESTS_FUZZ_FUZZ_SERVICE_H_
@@ -21,8 +22,6 @@ inline constexpr size_t kMaxBatch = 16;
 
 // The RPCs the request fuzzer reaches; the first input byte picks one
 // (modulo kRpcCount), the rest is the serialized request message.
-// WatchTrainingJob is left out: its handler needs a grpc::ServerWriter, which
-// only a real call provides.
 enum class Rpc : uint8_t {
   kPredict = 0,
   kTrain,
@@ -32,8 +31,15 @@ enum class Rpc : uint8_t {
   kGetGradients,
   kListModels,
   kGetModel,
+  kGetServerStats,
+  kWatchTrainingJob,
 };
-inline constexpr int kRpcCount = 8;
+inline constexpr int kRpcCount = 10;
+
+// A WatchTrainingJob (or GetTrainingJob) job_id that the fuzzer replaces with
+// the id of the last job it submitted, so that watching reaches a real job's
+// replay (job ids hold the server's start time: no input could guess one).
+inline constexpr const char* kLastJobId = "@last";
 
 // A fuzzer input: the selector byte followed by the serialized `request`.
 inline std::string FuzzInput(Rpc rpc, const google::protobuf::Message& request) {

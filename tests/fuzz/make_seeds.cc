@@ -180,6 +180,15 @@ void WriteRequestSeeds(const std::filesystem::path& dir) {
   get_model.set_version(1);
   get_model.set_include_parameters(true);
   Write(dir / "get-model", FuzzInput(Rpc::kGetModel, get_model));
+
+  Write(dir / "server-stats", FuzzInput(Rpc::kGetServerStats, v1::GetServerStatsRequest()));
+  v1::WatchTrainingJobRequest watch;
+  watch.set_job_id(kLastJobId);
+  Write(dir / "watch-last-job", FuzzInput(Rpc::kWatchTrainingJob, watch));
+  watch.set_job_id("1795847768413-1");
+  Write(dir / "watch-unknown-job", FuzzInput(Rpc::kWatchTrainingJob, watch));
+  get_job.set_job_id(kLastJobId);
+  Write(dir / "get-last-job", FuzzInput(Rpc::kGetTrainingJob, get_job));
 }
 
 }  // namespace

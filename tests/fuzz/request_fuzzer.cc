@@ -6,6 +6,14 @@
 // neither crash nor trip a sanitizer, and never answer INTERNAL or UNKNOWN
 // (which would mean an exception or a server-side fault on a client's input).
 //
+// Most handlers are called directly, with a grpc::ServerContext that belongs
+// to no call (no deadline, no metadata). Predict (a callback-API handler,
+// which answers through its call's reactor) and WatchTrainingJob (which
+// writes to its call's stream) need a live call: they go through a gRPC
+// server in this process, without a listening port, over its in-process
+// channel, to the same service object. A job_id of kLastJobId in
+// WatchTrainingJob or GetTrainingJob stands for the last job submitted.
+//
 // A Train that is accepted is cancelled at once through CancelTrainingJob, so
 // that jobs never pile up behind the fuzzer; the state (repository, jobs)
 // lives for the whole process and is deliberately never destroyed, because
@@ -13,6 +21,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -26,8 +35,13 @@
 #include "core/model_file.h"
 #include "core/parameters.h"
 #include "core/thread_pool.h"
+#include "convnet/v1/convnet.grpc.pb.h"
 #include "fuzz_service.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
 #include "grpcpp/server_context.h"
+#include "grpcpp/support/channel_arguments.h"
 #include "server/convnet_service.h"
 #include "server/dataset_registry.h"
 #include "server/job_manager.h"
@@ -68,6 +82,9 @@ struct Fixture {
   std::unique_ptr<server::DatasetRegistry> datasets;
   std::unique_ptr<server::JobManager> jobs;
   std::unique_ptr<server::ConvNetService> service;
+  std::unique_ptr<grpc::Server> server;     // in-process only: no port
+  std::unique_ptr<v1::ConvNet::Stub> stub;  // on server's in-process channel
+  std::string last_job_id;                  // the last job Train accepted
 };
 
 Fixture* MakeFixture() {
@@ -104,7 +121,12 @@ Fixture* MakeFixture() {
                                                  f->pool.get());
   f->service = std::make_unique<server::ConvNetService>(
       f->repository.get(), f->datasets.get(), f->jobs.get(), f->pool.get(),
-      server::ServiceLimits{kMaxBatch, size_t{1} << 20});
+      server::ServiceLimits{kMaxBatch, size_t{1} << 20, kMaxBatch});
+  grpc::ServerBuilder builder;
+  builder.RegisterService(f->service.get());
+  f->server = builder.BuildAndStart();
+  if (f->server == nullptr) Fail("cannot start the in-process gRPC server");
+  f->stub = v1::ConvNet::NewStub(f->server->InProcessChannel(grpc::ChannelArguments()));
   return f;
 }
 
@@ -132,6 +154,19 @@ bool Call(const std::string& bytes, Handler handler, Response* response) {
   return true;
 }
 
+// The client side of a call through the in-process channel; an input never
+// takes long (16 images at most), so the deadline only guards against a hang.
+std::unique_ptr<grpc::ClientContext> CallContext() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  return context;
+}
+
+// kLastJobId stands for the last job submitted.
+void ResolveJobId(std::string* job_id) {
+  if (*job_id == kLastJobId) *job_id = TheFixture().last_job_id;
+}
+
 }  // namespace
 }  // namespace convnet::fuzz
 
@@ -149,8 +184,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
   switch (rpc) {
     case Rpc::kPredict: {
+      v1::PredictRequest request;
+      if (!request.ParseFromString(bytes)) break;
       v1::PredictResponse response;
-      Call<v1::PredictRequest>(bytes, &ConvNetService::Predict, &response);
+      Check(TheFixture().stub->Predict(CallContext().get(), request, &response));
       break;
     }
     case Rpc::kTrain: {
@@ -161,6 +198,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const grpc::Status status = TheFixture().service->Train(&context, &request, &response);
       Check(status);
       if (status.ok()) {
+        TheFixture().last_job_id = response.job_id();
         v1::CancelTrainingJobRequest cancel;
         cancel.set_job_id(response.job_id());
         v1::TrainingJob job;
@@ -177,8 +215,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case Rpc::kGetTrainingJob: {
+      v1::GetTrainingJobRequest request;
+      if (!request.ParseFromString(bytes)) break;
+      ResolveJobId(request.mutable_job_id());
       v1::TrainingJob response;
-      Call<v1::GetTrainingJobRequest>(bytes, &ConvNetService::GetTrainingJob, &response);
+      grpc::ServerContext context;
+      Check(TheFixture().service->GetTrainingJob(&context, &request, &response));
       break;
     }
     case Rpc::kListTrainingJobs: {
@@ -204,6 +246,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case Rpc::kGetModel: {
       v1::GetModelResponse response;
       Call<v1::GetModelRequest>(bytes, &ConvNetService::GetModel, &response);
+      break;
+    }
+    case Rpc::kGetServerStats: {
+      v1::GetServerStatsResponse response;
+      Call<v1::GetServerStatsRequest>(bytes, &ConvNetService::GetServerStats, &response);
+      break;
+    }
+    case Rpc::kWatchTrainingJob: {
+      // Every submitted job is cancelled at once, so a known job is finished
+      // and its watch replays it and ends; an unknown one is NOT_FOUND.
+      v1::WatchTrainingJobRequest request;
+      if (!request.ParseFromString(bytes)) break;
+      ResolveJobId(request.mutable_job_id());
+      auto context = CallContext();
+      std::unique_ptr<grpc::ClientReader<v1::WatchTrainingJobResponse>> reader =
+          TheFixture().stub->WatchTrainingJob(context.get(), request);
+      v1::WatchTrainingJobResponse message;
+      while (reader->Read(&message)) {
+      }
+      Check(reader->Finish());
       break;
     }
   }
