@@ -1,18 +1,22 @@
 // Training jobs over the API: the watch stream, cancellation, the queue limit,
-// Predict while versions are being published, restarts and shutdown.
+// Predict while versions are being published, restarts (with the job records
+// they keep) and shutdown.
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "api_fixture.h"
 #include "core/network.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "server/job_store.h"
 
 namespace convnet::server_testing {
 namespace {
@@ -55,6 +59,16 @@ WatchLog ReadAll(grpc::ClientReader<v1::WatchTrainingJobResponse>& reader) {
   while (reader.Read(&message)) log.messages.push_back(message);
   log.status = reader.Finish();
   return log;
+}
+
+// Watches `job_id` and reads its stream until the server ends it: at once,
+// after a final snapshot, for a job that has already finished.
+WatchLog WatchToTheEnd(v1::ConvNet::Stub& stub, const std::string& job_id) {
+  v1::WatchTrainingJobRequest watch;
+  watch.set_job_id(job_id);
+  auto context = Context();
+  auto reader = stub.WatchTrainingJob(context.get(), watch);
+  return ReadAll(*reader);
 }
 
 TEST_F(JobsTest, WatchStreamsStatesProgressAndEpochsInTheOrderTheyHappen) {
@@ -135,11 +149,7 @@ TEST_F(JobsTest, WatchStreamsStatesProgressAndEpochsInTheOrderTheyHappen) {
 TEST_F(JobsTest, WatchingAFinishedJobReplaysItsEpochsInOrder) {
   const std::string id = SubmitJob(stub(), FreshTrainRequest("m", 1, "tiny", 4, 10));
   ASSERT_EQ(WaitForJob(stub(), id).state(), v1::JOB_STATE_SUCCEEDED);
-  v1::WatchTrainingJobRequest watch;
-  watch.set_job_id(id);
-  auto context = Context();
-  auto reader = stub().WatchTrainingJob(context.get(), watch);
-  const WatchLog log = ReadAll(*reader);
+  const WatchLog log = WatchToTheEnd(stub(), id);
   ASSERT_TRUE(log.status.ok()) << log.status.error_message();
   ASSERT_EQ(log.messages.size(), 6u);  // snapshot, 4 epochs, final snapshot
   EXPECT_EQ(log.messages.front().job().state(), v1::JOB_STATE_SUCCEEDED);
@@ -410,6 +420,153 @@ TEST_F(JobsTest, ShutdownCancelsRunningAndQueuedJobsAndEndsTheirWatchStreams) {
   ASSERT_FALSE(log.messages.empty());
   EXPECT_EQ(log.messages.back().job().state(), v1::JOB_STATE_CANCELLED);
   EXPECT_TRUE(server_->server().repository().List().empty());
+}
+
+v1::TrainingJob GetJob(v1::ConvNet::Stub& stub, const std::string& id, grpc::Status* status = nullptr) {
+  v1::GetTrainingJobRequest request;
+  request.set_job_id(id);
+  v1::TrainingJob job;
+  const grpc::Status result = stub.GetTrainingJob(Context().get(), request, &job);
+  if (status != nullptr) *status = result;
+  else EXPECT_TRUE(result.ok()) << id << ": " << result.error_message();
+  return job;
+}
+
+std::vector<std::string> ListedJobIds(v1::ConvNet::Stub& stub) {
+  v1::ListTrainingJobsResponse response;
+  EXPECT_TRUE(stub.ListTrainingJobs(Context().get(), v1::ListTrainingJobsRequest(), &response).ok());
+  std::vector<std::string> ids;
+  for (const v1::TrainingJob& job : response.jobs()) ids.push_back(job.job_id());
+  return ids;
+}
+
+// A job record as the server writes it, for a job of a previous run.
+server::JobInfo RecordedJob(const std::string& id, server::JobState state) {
+  server::JobInfo job;
+  job.id = id;
+  job.model_name = "old";
+  job.state = state;
+  job.feature_maps = 1;
+  job.train_dataset = "tiny";
+  job.train_examples = 50;
+  job.options.epochs = 3;
+  job.created = absl::Now() - absl::Minutes(5);
+  if (state != server::JobState::kQueued) {
+    job.started = job.created + absl::Seconds(1);
+    job.epochs.push_back(EpochMetrics{1, 0.5, 0, 0, 0, 0.1});
+    job.progress = TrainProgress{2, 20, 50, 0.4};
+  }
+  if (server::IsTerminal(state)) job.finished = job.started + absl::Seconds(2);
+  return job;
+}
+
+TEST_F(JobsTest, FinishedJobsAreListedAgainAfterARestartExactlyAsBefore) {
+  const std::string succeeded = SubmitJob(stub(), FreshTrainRequest("m", 1, "tiny", 2, 10));
+  ASSERT_EQ(WaitForJob(stub(), succeeded).state(), v1::JOB_STATE_SUCCEEDED);
+  const std::string cancelled = SubmitBlockingJob();
+  WaitUntilRunning(cancelled);
+  v1::TrainingJob cancelled_job;
+  ASSERT_TRUE(Cancel(cancelled, &cancelled_job).ok());
+  ASSERT_EQ(cancelled_job.state(), v1::JOB_STATE_CANCELLED);
+  const v1::TrainingJob succeeded_before = GetJob(stub(), succeeded);
+  const v1::TrainingJob cancelled_before = GetJob(stub(), cancelled);
+  EXPECT_TRUE(std::filesystem::exists(model_dir_.Join(".jobs/" + succeeded + ".job")));
+
+  server_->Shutdown(absl::Seconds(1));
+  StartServer(Options());
+
+  using google::protobuf::util::MessageDifferencer;
+  EXPECT_TRUE(MessageDifferencer::Equals(GetJob(stub(), succeeded), succeeded_before))
+      << GetJob(stub(), succeeded).DebugString() << "\nvs\n" << succeeded_before.DebugString();
+  EXPECT_TRUE(MessageDifferencer::Equals(GetJob(stub(), cancelled), cancelled_before));
+  EXPECT_EQ(ListedJobIds(stub()), (std::vector<std::string>{cancelled, succeeded}));  // newest first
+
+  // A restored job can be watched (its epochs replayed) but not cancelled.
+  const WatchLog log = WatchToTheEnd(stub(), succeeded);
+  ASSERT_TRUE(log.status.ok()) << log.status.error_message();
+  ASSERT_EQ(log.messages.size(), 4u);  // snapshot, 2 epochs, final snapshot
+  EXPECT_EQ(log.messages[2].epoch().epoch(), 2);
+  v1::TrainingJob ignored;
+  EXPECT_EQ(Cancel(succeeded, &ignored).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+
+  // A new job gets a new id and the next version.
+  const std::string next = SubmitJob(stub(), FreshTrainRequest("m", 1, "tiny", 1, 10));
+  EXPECT_NE(next, succeeded);
+  EXPECT_NE(next, cancelled);
+  EXPECT_EQ(WaitForJob(stub(), next).version(), 2);
+}
+
+TEST_F(JobsTest, AJobRecordedAsQueuedOrRunningIsFailedAsInterruptedAfterARestart) {
+  server_->Shutdown(absl::Seconds(1));
+  server_.reset();
+  // What a server killed with one job running and one queued leaves behind;
+  // their run number lies in the future, so a clock that went backwards (or
+  // simply a fast restart) must not lead to the same ids again.
+  const std::string running = "99999999999999-1";
+  const std::string queued = "99999999999999-2";
+  const std::string done = "99999999999998-7";
+  {
+    auto store = server::JobStore::Open(model_dir_.Join(".jobs"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->Save(RecordedJob(running, server::JobState::kRunning)).ok());
+    ASSERT_TRUE((*store)->Save(RecordedJob(queued, server::JobState::kQueued)).ok());
+    ASSERT_TRUE((*store)->Save(RecordedJob(done, server::JobState::kSucceeded)).ok());
+  }
+  StartServer(Options());
+
+  const v1::TrainingJob was_running = GetJob(stub(), running);
+  EXPECT_EQ(was_running.state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(was_running.error(),
+            "interrupted: the server stopped while the job was running (crash or kill); submit it again");
+  EXPECT_EQ(was_running.epochs_size(), 1);  // what it had done is kept
+  EXPECT_GT(was_running.finished_unix_ms(), 0);
+  const v1::TrainingJob was_queued = GetJob(stub(), queued);
+  EXPECT_EQ(was_queued.state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(was_queued.error(),
+            "interrupted: the server stopped while the job was queued (crash or kill); submit it again");
+  EXPECT_EQ(GetJob(stub(), done).state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(server_->server().jobs().ActiveJobs(), 0);
+
+  // The new state is on disk too: the next restart does not decide again.
+  {
+    auto store = server::JobStore::Open(model_dir_.Join(".jobs"));
+    ASSERT_TRUE(store.ok());
+    auto loaded = (*store)->Load();
+    ASSERT_TRUE(loaded.ok());
+    ASSERT_EQ(loaded->jobs.size(), 3u);
+    for (const server::JobInfo& job : loaded->jobs) EXPECT_TRUE(server::IsTerminal(job.state)) << job.id;
+  }
+
+  const std::string next = SubmitJob(stub(), FreshTrainRequest("m", 1, "tiny", 1, 10));
+  EXPECT_EQ(next.substr(0, next.find('-')), "100000000000000") << next;
+  EXPECT_EQ(WaitForJob(stub(), next).state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(ListedJobIds(stub()), (std::vector<std::string>{next, queued, running, done}));
+}
+
+TEST_F(JobsTest, OnlyTheNewestFinishedJobsAndTheirRecordsAreKeptAcrossRestarts) {
+  server_->Shutdown(absl::Seconds(1));
+  server_.reset();
+  constexpr int kRecorded = static_cast<int>(server::JobManager::kMaxFinishedJobs) + 5;
+  std::filesystem::create_directories(model_dir_.Join(".jobs"));
+  for (int i = 1; i <= kRecorded; ++i) {
+    const std::string id = absl::StrCat("1000-", i);
+    std::ofstream(model_dir_.Join(".jobs/" + id + ".job"), std::ios::binary)
+        << server::EncodeJobRecord(RecordedJob(id, server::JobState::kFailed));
+  }
+  StartServer(Options());
+
+  const std::vector<std::string> ids = ListedJobIds(stub());
+  ASSERT_EQ(ids.size(), server::JobManager::kMaxFinishedJobs);
+  EXPECT_EQ(ids.front(), absl::StrCat("1000-", kRecorded));
+  EXPECT_EQ(ids.back(), "1000-6");
+  for (int i = 1; i <= 5; ++i) {
+    const std::string id = absl::StrCat("1000-", i);
+    grpc::Status status;
+    GetJob(stub(), id, &status);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << id;
+    EXPECT_FALSE(std::filesystem::exists(model_dir_.Join(".jobs/" + id + ".job"))) << id;
+  }
+  EXPECT_TRUE(std::filesystem::exists(model_dir_.Join(".jobs/1000-6.job")));
 }
 
 }  // namespace

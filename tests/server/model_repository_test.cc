@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -116,6 +117,82 @@ TEST_F(ModelRepositoryTest, CorruptVersionIsNotServedAndItsNumberIsNeverReused) 
   auto next = repository->Publish("m", MakeModel(3));
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(next->version, 3);
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST_F(ModelRepositoryTest, EveryPublishRecordsItsNumberBeforeWritingTheVersion) {
+  auto repository = Open();
+  ASSERT_TRUE(repository->Publish("m", MakeModel(1)).ok());
+  EXPECT_EQ(ReadText(dir_.Join("m/.highest_version")), "1\n");
+  ASSERT_TRUE(repository->Publish("m", MakeModel(2)).ok());
+  EXPECT_EQ(ReadText(dir_.Join("m/.highest_version")), "2\n");
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir_.Join("m"))) {
+    EXPECT_FALSE(entry.path().filename().string().starts_with(".tmp-")) << entry.path();
+  }
+}
+
+TEST_F(ModelRepositoryTest, ANumberReservedBeforeACrashIsNeverReusedEvenAfterRepeatedRestarts) {
+  {
+    auto repository = Open();
+    ASSERT_TRUE(repository->Publish("m", MakeModel(1)).ok());
+  }
+  // A crash right after reserving version 2: the reservation and an empty
+  // temporary directory are all that reached the disk.
+  std::ofstream(dir_.Join("m/.highest_version"), std::ios::trunc) << "2\n";
+  fs::create_directories(dir_.Join("m/.tmp-2-0123456789abcdef"));
+  Open();  // cleans up the temporary directory ...
+  EXPECT_FALSE(fs::exists(dir_.Join("m/.tmp-2-0123456789abcdef")));
+  Open();  // ... and a second crash before any publish changes nothing
+  auto repository = Open();
+  EXPECT_EQ(repository->GetModel("m")->versions.size(), 1u);
+  auto next = repository->Publish("m", MakeModel(3));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->version, 3);
+}
+
+TEST_F(ModelRepositoryTest, ATemporaryDirectoryKeepsItsNumberTakenWithoutAReservationFile) {
+  {
+    auto repository = Open();
+    ASSERT_TRUE(repository->Publish("m", MakeModel(1)).ok());
+  }
+  fs::remove(dir_.Join("m/.highest_version"));
+  fs::create_directories(dir_.Join("m/.tmp-5-0123456789abcdef"));
+  auto next = Open()->Publish("m", MakeModel(2));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->version, 6);
+}
+
+TEST_F(ModelRepositoryTest, AnUnreadableReservationIsIgnoredAndTheVersionsStillBoundTheNextNumber) {
+  {
+    auto repository = Open();
+    ASSERT_TRUE(repository->Publish("m", MakeModel(1)).ok());
+    ASSERT_TRUE(repository->Publish("m", MakeModel(2)).ok());
+  }
+  std::ofstream(dir_.Join("m/.highest_version"), std::ios::trunc) << "garbage";
+  auto next = Open()->Publish("m", MakeModel(3));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->version, 3);
+  EXPECT_EQ(ReadText(dir_.Join("m/.highest_version")), "3\n");
+}
+
+TEST_F(ModelRepositoryTest, TheHiddenJobRecordDirectoryIsNotAModel) {
+  {
+    auto repository = Open();
+    ASSERT_TRUE(repository->Publish("m", MakeModel(1)).ok());
+  }
+  fs::create_directories(dir_.Join(".jobs/1"));
+  std::ofstream(dir_.Join(".jobs/1/model.cnvn")) << "x";
+  std::ofstream(dir_.Join(".jobs/1-1.job")) << "x";
+  auto models = Open()->List();
+  ASSERT_EQ(models.size(), 1u);
+  EXPECT_EQ(models[0].model_name, "m");
+  EXPECT_TRUE(fs::exists(dir_.Join(".jobs/1-1.job")));  // not the repository's to clean
 }
 
 TEST_F(ModelRepositoryTest, EntriesThatAreNotModelsOrVersionsAreIgnored) {

@@ -113,19 +113,28 @@ void AddExamples(const Dataset& data, size_t n, google::protobuf::RepeatedPtrFie
   for (size_t i = 0; i < n; ++i) AddExample(data, i, examples);
 }
 
+v1::Hyperparameters TestHyperparameters(int epochs, int batch_size) {
+  v1::Hyperparameters h;
+  h.set_epochs(epochs);
+  h.set_batch_size(batch_size);
+  h.set_learning_rate(0.5);
+  h.set_cost(v1::COST_CROSS_ENTROPY);
+  h.set_seed(7);
+  return h;
+}
+
 v1::TrainRequest FreshTrainRequest(const std::string& model, int k, const std::string& dataset, int epochs,
                                    int batch_size) {
   v1::TrainRequest request;
   request.set_model_name(model);
   request.set_feature_maps(k);
   request.set_train_dataset(dataset);
-  v1::Hyperparameters* h = request.mutable_hyperparameters();
-  h->set_epochs(epochs);
-  h->set_batch_size(batch_size);
-  h->set_learning_rate(0.5);
-  h->set_cost(v1::COST_CROSS_ENTROPY);
-  h->set_seed(7);
+  *request.mutable_hyperparameters() = TestHyperparameters(epochs, batch_size);
   return request;
+}
+
+bool IsFinal(v1::JobState state) {
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED || state == v1::JOB_STATE_CANCELLED;
 }
 
 std::string SubmitJob(v1::ConvNet::Stub& stub, const v1::TrainRequest& request) {
@@ -146,10 +155,7 @@ v1::TrainingJob WaitForJob(v1::ConvNet::Stub& stub, const std::string& job_id, a
       ADD_FAILURE() << "GetTrainingJob(" << job_id << "): " << status.error_message();
       return job;
     }
-    if (job.state() == v1::JOB_STATE_SUCCEEDED || job.state() == v1::JOB_STATE_FAILED ||
-        job.state() == v1::JOB_STATE_CANCELLED) {
-      return job;
-    }
+    if (IsFinal(job.state())) return job;
     absl::SleepFor(absl::Milliseconds(5));
   }
   ADD_FAILURE() << "job " << job_id << " did not finish within " << timeout << "; last state "

@@ -76,11 +76,17 @@ void AddExample(const Dataset& data, size_t i, google::protobuf::RepeatedPtrFiel
 // The first n examples of `data`.
 void AddExamples(const Dataset& data, size_t n, google::protobuf::RepeatedPtrField<v1::Example>* examples);
 
+// The hyperparameters of every test's training unless it tests them: the
+// given epochs and mini-batch size, cross-entropy, eta 0.5, seed 7.
+v1::Hyperparameters TestHyperparameters(int epochs, int batch_size);
+
 // A Train request for a fresh network of K maps on the server dataset
-// `dataset` (training split), with the given epochs and mini-batch size,
-// cross-entropy, eta 0.5, seed 7.
+// `dataset` (training split), with TestHyperparameters(epochs, batch_size).
 v1::TrainRequest FreshTrainRequest(const std::string& model, int k, const std::string& dataset, int epochs,
                                    int batch_size);
+
+// True for the states a job never leaves: SUCCEEDED, FAILED and CANCELLED.
+bool IsFinal(v1::JobState state);
 
 // Submits `request` and fails the test unless it is accepted; returns the job id.
 std::string SubmitJob(v1::ConvNet::Stub& stub, const v1::TrainRequest& request);
