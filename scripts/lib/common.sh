@@ -7,7 +7,7 @@ CONVNET_BUILD_PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev zlib1g-dev
 )
-CONVNET_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev)
+CONVNET_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev openssl)
 CONVNET_PYTHON_PACKAGES=(python3 python3-grpcio python3-protobuf)
 CONVNET_CONTAINER_PACKAGES=(podman runc debootstrap)
 # scripts/fuzz: Debian's clang with libFuzzer and the sanitizer runtimes.
