@@ -171,17 +171,32 @@ constexpr int kBigMaps = 64;
 constexpr size_t kBigBatch = 4000;     // examples of the gradient tests
 constexpr size_t kBigPredict = 16000;  // images of the Predict test (a forward pass only)
 
+// Sets a cancel flag from another thread 20 ms after construction; the
+// destructor joins that thread.
+class CancelSoon {
+ public:
+  CancelSoon()
+      : thread_([this] {
+          absl::SleepFor(absl::Milliseconds(20));
+          cancelled_ = true;
+        }) {}
+  ~CancelSoon() { thread_.join(); }
+  StopToken token() const { return StopToken(absl::InfiniteFuture(), &cancelled_); }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+  std::thread thread_;
+};
+
 TEST(StopTest, AFlagSetFromAnotherThreadStopsALargePredictPartWay) {
   const Batch batch = MnistBatch(kBigPredict);
   const Parameters params = MakeParameters(kBigMaps);
   ThreadPool pool(2);
-  std::atomic<bool> cancelled{false};
-  std::thread canceller([&] {
-    absl::SleepFor(absl::Milliseconds(20));
-    cancelled = true;
-  });
-  auto predictions = Predict(params, batch.images(), &pool, StopToken(absl::InfiniteFuture(), &cancelled));
-  canceller.join();
+  absl::StatusOr<std::vector<Prediction>> predictions;
+  {
+    CancelSoon cancel;
+    predictions = Predict(params, batch.images(), &pool, cancel.token());
+  }
   ASSERT_EQ(predictions.status().code(), absl::StatusCode::kCancelled) << predictions.status();
   const long done = StoppedAfter(predictions.status(), kBigPredict, "images", "cancelled");
   EXPECT_GE(done, 0) << predictions.status();
@@ -193,14 +208,8 @@ TEST(StopTest, AFlagSetFromAnotherThreadStopsALargeGradientPartWay) {
   const Batch batch = MnistBatch(kBigBatch);
   const Parameters params = MakeParameters(kBigMaps);
   ThreadPool pool(2);
-  std::atomic<bool> cancelled{false};
-  std::thread canceller([&] {
-    absl::SleepFor(absl::Milliseconds(20));
-    cancelled = true;
-  });
-  auto gradient = ComputeGradient(params, batch.images(), batch.labels, Cost::kQuadratic, &pool,
-                                  StopToken(absl::InfiniteFuture(), &cancelled));
-  canceller.join();
+  CancelSoon cancel;
+  auto gradient = ComputeGradient(params, batch.images(), batch.labels, Cost::kQuadratic, &pool, cancel.token());
   ASSERT_EQ(gradient.status().code(), absl::StatusCode::kCancelled) << gradient.status();
   const long done = StoppedAfter(gradient.status(), kBigBatch, "examples", "cancelled");
   EXPECT_GE(done, 0) << gradient.status();
