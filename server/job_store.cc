@@ -57,34 +57,6 @@ absl::Time TimeOrPast(int64_t unix_ms) {
   return unix_ms == 0 ? absl::InfinitePast() : absl::FromUnixMillis(unix_ms);
 }
 
-absl::StatusOr<JobState> JobStateFromRecord(int state) {
-  switch (state) {
-    case v1::JOB_STATE_QUEUED:
-      return JobState::kQueued;
-    case v1::JOB_STATE_RUNNING:
-      return JobState::kRunning;
-    case v1::JOB_STATE_SUCCEEDED:
-      return JobState::kSucceeded;
-    case v1::JOB_STATE_FAILED:
-      return JobState::kFailed;
-    case v1::JOB_STATE_CANCELLED:
-      return JobState::kCancelled;
-    default:
-      return absl::DataLossError(absl::StrCat("job record has an unknown state ", state));
-  }
-}
-
-absl::StatusOr<Cost> CostFromRecord(int cost) {
-  switch (cost) {
-    case v1::COST_QUADRATIC:
-      return Cost::kQuadratic;
-    case v1::COST_CROSS_ENTROPY:
-      return Cost::kCrossEntropy;
-    default:
-      return absl::DataLossError(absl::StrCat("job record has an unknown cost ", cost));
-  }
-}
-
 absl::StatusOr<JobInfo> FromRecord(const v1::TrainingJob& record) {
   JobInfo job;
   if (!IsSafeId(record.job_id())) {
@@ -95,8 +67,8 @@ absl::StatusOr<JobInfo> FromRecord(const v1::TrainingJob& record) {
     return absl::DataLossError(absl::StrCat("job record has a bad model name ", Quote(record.model_name())));
   }
   job.model_name = record.model_name();
-  absl::StatusOr<JobState> state = JobStateFromRecord(record.state());
-  if (!state.ok()) return state.status();
+  const std::optional<JobState> state = JobStateFromProto(record.state());
+  if (!state.has_value()) return absl::DataLossError(absl::StrCat("job record has an unknown state ", record.state()));
   job.state = *state;
   job.version = record.version();
   job.feature_maps = record.feature_maps();
@@ -110,8 +82,10 @@ absl::StatusOr<JobInfo> FromRecord(const v1::TrainingJob& record) {
   job.options.batch_size = hyperparameters.batch_size();
   job.options.learning_rate = hyperparameters.learning_rate();
   job.options.l2 = hyperparameters.l2();
-  absl::StatusOr<Cost> cost = CostFromRecord(hyperparameters.cost());
-  if (!cost.ok()) return cost.status();
+  const std::optional<Cost> cost = CostFromProto(hyperparameters.cost());
+  if (!cost.has_value()) {
+    return absl::DataLossError(absl::StrCat("job record has an unknown cost ", hyperparameters.cost()));
+  }
   job.options.cost = *cost;
   job.options.seed = hyperparameters.seed();
   job.options.progress_every = hyperparameters.progress_every();

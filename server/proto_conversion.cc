@@ -39,24 +39,41 @@ v1::JobState JobStateToProto(JobState state) {
   return v1::JOB_STATE_UNSPECIFIED;
 }
 
-absl::StatusOr<std::optional<JobState>> JobStateFilterFromProto(absl::string_view field, int state) {
-  switch (state) {
-    case v1::JOB_STATE_UNSPECIFIED:
-      return std::optional<JobState>();
-    case v1::JOB_STATE_QUEUED:
-      return std::optional<JobState>(JobState::kQueued);
-    case v1::JOB_STATE_RUNNING:
-      return std::optional<JobState>(JobState::kRunning);
-    case v1::JOB_STATE_SUCCEEDED:
-      return std::optional<JobState>(JobState::kSucceeded);
-    case v1::JOB_STATE_FAILED:
-      return std::optional<JobState>(JobState::kFailed);
-    case v1::JOB_STATE_CANCELLED:
-      return std::optional<JobState>(JobState::kCancelled);
+std::optional<Cost> CostFromProto(int cost) {
+  switch (cost) {
+    case v1::COST_QUADRATIC:
+      return Cost::kQuadratic;
+    case v1::COST_CROSS_ENTROPY:
+      return Cost::kCrossEntropy;
     default:
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, " must be a JobState (0..5), got ", state));
+      return std::nullopt;
   }
+}
+
+std::optional<JobState> JobStateFromProto(int state) {
+  switch (state) {
+    case v1::JOB_STATE_QUEUED:
+      return JobState::kQueued;
+    case v1::JOB_STATE_RUNNING:
+      return JobState::kRunning;
+    case v1::JOB_STATE_SUCCEEDED:
+      return JobState::kSucceeded;
+    case v1::JOB_STATE_FAILED:
+      return JobState::kFailed;
+    case v1::JOB_STATE_CANCELLED:
+      return JobState::kCancelled;
+    default:
+      return std::nullopt;
+  }
+}
+
+absl::StatusOr<std::optional<JobState>> JobStateFilterFromProto(absl::string_view field, int state) {
+  if (state == v1::JOB_STATE_UNSPECIFIED) return std::optional<JobState>();
+  std::optional<JobState> filter = JobStateFromProto(state);
+  if (!filter.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be a JobState (0..5), got ", state));
+  }
+  return filter;
 }
 
 void ToProto(const TrainOptions& options, v1::Hyperparameters* out) {

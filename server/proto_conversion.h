@@ -17,6 +17,10 @@ namespace convnet::server {
 
 v1::Cost CostToProto(Cost cost);
 v1::JobState JobStateToProto(JobState state);
+// The inverse mappings; nullopt for UNSPECIFIED and for values outside the
+// enum (each caller says what that means for it).
+std::optional<Cost> CostFromProto(int cost);
+std::optional<JobState> JobStateFromProto(int state);
 // JOB_STATE_UNSPECIFIED -> nullopt (no filter); INVALID_ARGUMENT for unknown values.
 absl::StatusOr<std::optional<JobState>> JobStateFilterFromProto(absl::string_view field, int state);
 

@@ -3,11 +3,13 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/shape.h"
 #include "core/status_macros.h"
+#include "server/proto_conversion.h"
 
 namespace convnet::server {
 namespace {
@@ -140,14 +142,7 @@ absl::StatusOr<DecodedExamples> DecodeExamples(
 }
 
 absl::StatusOr<Cost> DecodeCost(absl::string_view field, int cost) {
-  switch (cost) {
-    case v1::COST_QUADRATIC:
-      return Cost::kQuadratic;
-    case v1::COST_CROSS_ENTROPY:
-      return Cost::kCrossEntropy;
-    default:
-      break;
-  }
+  if (std::optional<Cost> decoded = CostFromProto(cost)) return *decoded;
   const std::string name = v1::Cost_IsValid(cost) ? v1::Cost_Name(static_cast<v1::Cost>(cost))
                                                   : absl::StrCat(cost);
   return absl::InvalidArgumentError(
