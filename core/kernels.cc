@@ -80,7 +80,7 @@ float BackwardExample(const float* w3, int label, Cost cost, Workspace& ws, floa
       // softplus(x) = max(x, 0) + log(1 + e^-|x|), the ten logs taken as one.
       const float x = l == label ? -ws.z3[l] : ws.z3[l];
       estimate += x > 0.0f ? x : 0.0f;
-      product *= 1.0f + ExpFloat(-std::fabs(x));
+      product *= 1.0f + std::exp(-std::fabs(x));
     }
     db3[l] += ws.delta3[l];  // BP3
   }
