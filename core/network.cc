@@ -70,6 +70,9 @@ absl::StatusOr<std::vector<Prediction>> Predict(const Parameters& params, const 
     const size_t begin = task * kPredictTask;
     const size_t end = std::min(n, begin + kPredictTask);
     for (size_t i = begin; i < end; ++i) {
+      // The next image is fetched while this one is computed (a large batch
+      // streams from memory; the training loop does the same).
+      if (i + 1 < end) PrefetchImage(images, i + 1);
       LoadImage(images, i, ws);
       ForwardExample(params.w1(), params.b1(), params.w3(), params.b3(), ws);
       std::copy_n(ws.a3.begin(), kClasses, out[i].a3.begin());
