@@ -1,5 +1,6 @@
 // Throughput of the core on the bundled MNIST: training samples/s and
-// inference images/s, for K maps, a mini-batch or batch size, and a thread count.
+// inference images/s, for K maps, a mini-batch or batch size, and a thread
+// count; and the time of each stage of a K = 1 forward pass.
 //
 //   build/bench/core_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
@@ -10,6 +11,8 @@
 #include "benchmark/benchmark.h"
 #include "core/dataset.h"
 #include "core/image_batch.h"
+#include "core/kernel_table.h"
+#include "core/kernels.h"
 #include "core/network.h"
 #include "core/parameters.h"
 #include "core/reference.h"
@@ -79,6 +82,61 @@ BENCHMARK(BM_Predict)
     ->Args({1, 1, 1})->Args({1, 256, 1})->Args({1, 256, 2})
     ->Args({20, 256, 1})->Args({20, 256, 2})
     ->UseRealTime();
+
+// The stages of the forward pass on their own (the kernels of
+// core/kernel_table.h, this processor's instruction set), for where the time
+// of an inference goes. One iteration = one stage on one image, the first 256
+// test images in turn, each stage's inputs computed beforehand (in the real
+// pass they come straight from the previous stage, hot in the cache, and
+// neighbouring stages overlap, so the stages add up to more than the pass).
+enum class Stage { kPixels, kConvPool, kActivate, kDense };
+
+void BM_ForwardStage(benchmark::State& state, Stage stage) {
+  constexpr int kImages = 256;
+  auto params = Parameters::Initialize(1, 1);
+  const KernelTable& kernels = Kernels();
+  const std::vector<uint8_t>& pixels = Mnist().test.images;
+  Workspace ws(1);
+  // Each stage's inputs, image after image.
+  std::vector<float> a0(kImages * ws.a0.size()), z1_max(kImages * ws.z1_max.size()), a2(kImages * ws.a2.size());
+  std::vector<uint8_t> row_nonzero(kImages * kInputSide);
+  for (int i = 0; i < kImages; ++i) {
+    LoadImage(ImageBatch::FromPixels(absl::MakeConstSpan(pixels).subspan(i * kPixels, kPixels)), 0, ws);
+    ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), ws);
+    std::copy(ws.a0.begin(), ws.a0.end(), a0.begin() + i * ws.a0.size());
+    std::copy(ws.row_nonzero.begin(), ws.row_nonzero.end(), row_nonzero.begin() + i * kInputSide);
+    std::copy(ws.z1_max.begin(), ws.z1_max.end(), z1_max.begin() + i * ws.z1_max.size());
+    std::copy(ws.a2.begin(), ws.a2.end(), a2.begin() + i * ws.a2.size());
+  }
+  int i = 0;
+  for (auto _ : state) {
+    switch (stage) {
+      case Stage::kPixels:
+        kernels.pixels_to_padded_rows(pixels.data() + i * kPixels, ws.a0.data(), ws.row_nonzero.data(),
+                                      ws.nonzero_columns.data());
+        break;
+      case Stage::kConvPool:
+        kernels.conv_pool_forward(1, a0.data() + i * ws.a0.size(), row_nonzero.data() + i * kInputSide,
+                                  params->w1(), params->b1(), ws.z1.data(), ws.z1_max.data());
+        break;
+      case Stage::kActivate:
+        kernels.activate_maxima(kPoolSize, z1_max.data() + i * ws.z1_max.size(), ws.a2.data());
+        break;
+      case Stage::kDense:
+        kernels.dense_forward(kPoolSize, a2.data() + i * ws.a2.size(), params->w3(), params->b3(), ws.z3.data(),
+                              ws.a3.data());
+        break;
+    }
+    benchmark::ClobberMemory();
+    if (++i == kImages) i = 0;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel(KernelsName());
+}
+BENCHMARK_CAPTURE(BM_ForwardStage, pixels, Stage::kPixels);
+BENCHMARK_CAPTURE(BM_ForwardStage, conv_pool, Stage::kConvPool);
+BENCHMARK_CAPTURE(BM_ForwardStage, activate, Stage::kActivate);
+BENCHMARK_CAPTURE(BM_ForwardStage, dense, Stage::kDense);
 
 // The plain reference (reference.h) on the same examples, for the ratio to the
 // fast path measured in the same run. Args: K. One iteration = one example's
