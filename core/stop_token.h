@@ -1,17 +1,21 @@
-// When a long batch computation should give up: a deadline, a cancel flag, or
-// both. Predict, ComputeGradient and ExplainGradient (network.h) check it once
-// per task of about 16 examples, never per example, so that a server can stop
-// a request whose client has stopped waiting. A default StopToken never fires
-// and is not even looked at: it costs one branch per task.
+// When a long batch computation should give up: a deadline, a cancel flag, a
+// cancel check, or any of them. Predict, ComputeGradient and ExplainGradient
+// (network.h) check it once per task of about 16 examples, never per example,
+// so that a server can stop a request whose client has stopped waiting. A
+// default StopToken never fires and is not even looked at: it costs one branch
+// per task.
 //
 // StopCheck is one call's view of a token, shared by the tasks of that call's
-// ParallelFor: the first task that sees the token fire latches it, and the
-// tasks that start afterwards skip their work without reading the clock.
+// ParallelFor: the first task that sees the token fire latches it, and why
+// (the deadline or a cancellation), and the tasks that start afterwards skip
+// their work without reading the clock.
 #ifndef CONVNET_CORE_STOP_TOKEN_H_
 #define CONVNET_CORE_STOP_TOKEN_H_
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
@@ -25,30 +29,40 @@ class StopToken {
  public:
   // Never fires.
   StopToken() = default;
-  // Fires once `deadline` has passed (absl::InfiniteFuture(): never), or as
-  // soon as *cancelled is true (null: no flag). The flag must outlive every
-  // computation that checks the token.
-  explicit StopToken(absl::Time deadline, const std::atomic<bool>* cancelled = nullptr)
-      : deadline_(deadline), cancelled_(cancelled) {}
+  // Fires once `deadline` has passed (absl::InfiniteFuture(): never), as soon
+  // as *cancelled is true (null: no flag), or when `is_cancelled` (empty: none)
+  // returns true. The flag must outlive every computation that checks the
+  // token. `is_cancelled` is called at the start of a task by whichever thread
+  // runs it, so it must be safe to call from any thread; it may answer false on
+  // threads where it cannot tell (a server asks gRPC on the handler's thread
+  // only, and the handler's thread runs its share of the tasks).
+  explicit StopToken(absl::Time deadline, const std::atomic<bool>* cancelled = nullptr,
+                     std::function<bool()> is_cancelled = nullptr)
+      : deadline_(deadline), cancelled_(cancelled), is_cancelled_(std::move(is_cancelled)) {}
 
-  // True when the token can never fire (no deadline, no flag).
-  bool never() const { return deadline_ == absl::InfiniteFuture() && cancelled_ == nullptr; }
-
-  // True when the flag is set or the deadline has passed. Reads the clock only
-  // when there is a deadline.
-  bool fired() const {
-    if (cancelled_ != nullptr && cancelled_->load(std::memory_order_relaxed)) return true;
-    return deadline_ != absl::InfiniteFuture() && absl::Now() >= deadline_;
+  // True when the token can never fire (no deadline, no flag, no check).
+  bool never() const {
+    return deadline_ == absl::InfiniteFuture() && cancelled_ == nullptr && !is_cancelled_;
   }
 
-  // Why the token fired: CANCELLED when the flag is set, else DEADLINE_EXCEEDED.
-  bool cancelled() const { return cancelled_ != nullptr && cancelled_->load(std::memory_order_relaxed); }
+  // True when the token is cancelled or the deadline has passed. Reads the
+  // clock only when there is a deadline.
+  bool fired() const { return cancelled() || deadline_passed(); }
+
+  // True when the flag is set or the check says so.
+  bool cancelled() const {
+    if (cancelled_ != nullptr && cancelled_->load(std::memory_order_relaxed)) return true;
+    return is_cancelled_ && is_cancelled_();
+  }
+
+  bool deadline_passed() const { return deadline_ != absl::InfiniteFuture() && absl::Now() >= deadline_; }
 
   absl::Time deadline() const { return deadline_; }
 
  private:
   absl::Time deadline_ = absl::InfiniteFuture();
   const std::atomic<bool>* cancelled_ = nullptr;
+  std::function<bool()> is_cancelled_;
 };
 
 // One computation's checks of a StopToken, safe to call from every task of a
@@ -64,9 +78,16 @@ class StopCheck {
   // (the token has fired, now or for an earlier task).
   bool ShouldStop() {
     if (!active_) return false;
-    if (stopped_.load(std::memory_order_relaxed)) return true;
-    if (!token_.fired()) return false;
-    stopped_.store(true, std::memory_order_relaxed);
+    if (stopped_.load(std::memory_order_acquire)) return true;
+    // The deadline first: a passed deadline also cancels a gRPC call, and the
+    // caller must hear DEADLINE_EXCEEDED, not CANCELLED.
+    if (token_.deadline_passed()) {
+      Stop(/*cancelled=*/false);
+    } else if (token_.cancelled()) {
+      Stop(/*cancelled=*/true);
+    } else {
+      return false;
+    }
     return true;
   }
 
@@ -76,7 +97,7 @@ class StopCheck {
     if (active_) done_.fetch_add(examples, std::memory_order_relaxed);
   }
 
-  bool stopped() const { return stopped_.load(std::memory_order_relaxed); }
+  bool stopped() const { return stopped_.load(std::memory_order_acquire); }
 
   // After the tasks have finished: OK when the token never fired, else
   // CANCELLED or DEADLINE_EXCEEDED saying how far `what` got, e.g.
@@ -84,7 +105,7 @@ class StopCheck {
   absl::Status status(absl::string_view what, size_t total, absl::string_view noun) const {
     if (!stopped()) return absl::OkStatus();
     const size_t done = done_.load(std::memory_order_relaxed);
-    if (token_.cancelled()) {
+    if (cancelled_.load(std::memory_order_relaxed)) {
       return absl::CancelledError(
           absl::StrFormat("%s stopped after %d of %d %s: cancelled", what, done, total, noun));
     }
@@ -93,8 +114,19 @@ class StopCheck {
   }
 
  private:
+  // Latches the stop and its reason (the first reason seen wins).
+  void Stop(bool cancelled) {
+    bool expected = false;
+    if (stopping_.compare_exchange_strong(expected, true, std::memory_order_relaxed)) {
+      cancelled_.store(cancelled, std::memory_order_relaxed);
+      stopped_.store(true, std::memory_order_release);
+    }
+  }
+
   const StopToken& token_;
   const bool active_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> cancelled_{false};  // why: cancelled (true) or the deadline (false)
   std::atomic<bool> stopped_{false};
   std::atomic<size_t> done_{0};
 };

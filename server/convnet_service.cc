@@ -6,6 +6,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -35,12 +36,34 @@ std::string FormatBytes(size_t bytes) {
   return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
 }
 
-// Stops the core's work when the call's deadline passes. gRPC reports "no
-// deadline" (gpr_inf_future) as time_point::max().
-StopToken CallDeadline(const grpc::ServerContextBase& context) {
+// The call's deadline; gRPC reports "no deadline" (gpr_inf_future) as
+// time_point::max().
+absl::Time DeadlineOf(const grpc::ServerContextBase& context) {
   const std::chrono::system_clock::time_point deadline = context.deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) return StopToken();
-  return StopToken(absl::FromChrono(deadline));
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(deadline);
+}
+
+// Stops the core's work when the call's deadline passes (Predict: at most
+// --max_batch images, well under a second, so only the deadline is watched
+// and a call without one costs nothing).
+StopToken CallDeadline(const grpc::ServerContextBase& context) {
+  const absl::Time deadline = DeadlineOf(context);
+  if (deadline == absl::InfiniteFuture()) return StopToken();
+  return StopToken(deadline);
+}
+
+// Stops the core's work when the call's deadline passes or its client cancels
+// it (GetGradients: seconds of work for large K). gRPC is asked on the
+// handler's thread only, once per task the handler's thread runs (it runs its
+// share of the ParallelFor): the synchronous API answers IsCancelled by
+// polling the call's completion queue, which allows only a few concurrent
+// pollers. The core pool's threads see the stop when the handler's thread has
+// latched it. Must be called on the handler's thread.
+StopToken CallDeadlineOrCancellation(const grpc::ServerContextBase& context) {
+  const std::thread::id handler = std::this_thread::get_id();
+  return StopToken(DeadlineOf(context), nullptr,
+                   [&context, handler] { return std::this_thread::get_id() == handler && context.IsCancelled(); });
 }
 
 }  // namespace
@@ -398,7 +421,7 @@ absl::Status ConvNetService::DoGetGradients(const grpc::ServerContextBase& conte
 
   BatchGradient gradient;
   std::vector<Explanation> explanations;
-  const StopToken stop = CallDeadline(context);
+  const StopToken stop = CallDeadlineOrCancellation(context);
   if (request.include_deltas()) {
     CONVNET_ASSIGN_OR_RETURN(auto explained, ExplainGradient(*parameters, examples.images.batch(),
                                                              examples.labels, cost, pool_, stop));

@@ -1,7 +1,8 @@
 // Stopping the batch entry points of network.h with a StopToken: a deadline
 // that has passed stops them before any work, a deadline far away changes no
-// bit of their results, and a cancel flag set from another thread stops a
-// large batch part-way, without computing the rest.
+// bit of their results, and a cancel flag set from another thread, or a cancel
+// check that only the calling thread can answer, stops a large batch part-way,
+// without computing the rest.
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -75,6 +76,24 @@ TEST(StopTokenTest, ADefaultTokenNeverFiresAndAPassedDeadlineDoes) {
   cancelled = true;
   EXPECT_TRUE(token.fired());
   EXPECT_TRUE(token.cancelled());
+}
+
+TEST(StopTokenTest, ACancelCheckFiresTheTokenAndADeadlineWinsOverIt) {
+  std::atomic<bool> says_cancelled{false};
+  const StopToken checked(absl::InfiniteFuture(), nullptr, [&] { return says_cancelled.load(); });
+  EXPECT_FALSE(checked.never());
+  EXPECT_FALSE(checked.fired());
+  says_cancelled = true;
+  EXPECT_TRUE(checked.fired());
+  EXPECT_TRUE(checked.cancelled());
+
+  // A deadline that has passed also cancels a gRPC call: the reason reported
+  // is the deadline.
+  const Batch batch = MnistBatch(40);
+  ThreadPool pool(2);
+  const StopToken both(absl::InfinitePast(), nullptr, [] { return true; });
+  auto gradient = ComputeGradient(MakeParameters(1), batch.images(), batch.labels, Cost::kQuadratic, &pool, both);
+  ASSERT_EQ(gradient.status().code(), absl::StatusCode::kDeadlineExceeded) << gradient.status();
 }
 
 TEST(StopTest, APassedDeadlineStopsPredictBeforeAnyImage) {
@@ -214,6 +233,31 @@ TEST(StopTest, AFlagSetFromAnotherThreadStopsALargeGradientPartWay) {
   const long done = StoppedAfter(gradient.status(), kBigBatch, "examples", "cancelled");
   EXPECT_GE(done, 0) << gradient.status();
   EXPECT_LT(done, static_cast<long>(kBigBatch)) << gradient.status();
+}
+
+// As a server asks gRPC: the check answers on the calling thread only (false
+// on the pool's), and the calling thread runs its share of the tasks; once it
+// sees the cancellation, the pool's tasks stop too. The check says
+// "cancelled" from the calling thread's second question on, once the pool's
+// thread has asked at least once (so both threads are seen working).
+TEST(StopTest, ACancelCheckAnsweredOnTheCallingThreadOnlyStopsALargeGradientPartWay) {
+  const Batch batch = MnistBatch(kBigBatch);
+  const Parameters params = MakeParameters(kBigMaps);
+  ThreadPool pool(2);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> pool_questions{0}, caller_questions{0};
+  const StopToken token(absl::InfiniteFuture(), nullptr, [&] {
+    if (std::this_thread::get_id() != caller) {
+      ++pool_questions;
+      return false;
+    }
+    return ++caller_questions >= 2 && pool_questions.load() > 0;
+  });
+  auto gradient = ComputeGradient(params, batch.images(), batch.labels, Cost::kQuadratic, &pool, token);
+  ASSERT_EQ(gradient.status().code(), absl::StatusCode::kCancelled) << gradient.status();
+  const long done = StoppedAfter(gradient.status(), kBigBatch, "examples", "cancelled");
+  EXPECT_GT(done, 0) << gradient.status();
+  EXPECT_LT(done, static_cast<long>(kBigBatch) / 2) << gradient.status();
 }
 
 TEST(StopTest, ADeadlineThatPassesDuringALargeExplainGradientStopsIt) {

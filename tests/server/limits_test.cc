@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -374,6 +375,44 @@ TEST_F(DeadlineTest, AGetGradientsOfMaxBatchExamplesStopsOnTheServerWhenItsDeadl
       return stub().GetGradients(context.get(), request, &response);
     });
   }
+}
+
+// A client that cancels its GetGradients (ClientContext::TryCancel) while
+// the handler computes a batch of seconds: the handler stops at its next task
+// and answers CANCELLED itself, which GetServerStats shows (a handler that ran
+// to completion would be counted OK).
+TEST_F(DeadlineTest, AGetGradientsCancelledByItsClientStopsOnTheServer) {
+  v1::GetGradientsRequest request;
+  const Dataset& test = Mnist().test;
+  for (int i = 0; i < kDeadlineBatch; ++i) AddExample(test, i % test.size(), request.mutable_examples());
+  auto parameters = Parameters::Initialize(kDeadlineMaps, 5);
+  ASSERT_TRUE(parameters.ok()) << parameters.status();
+  request.mutable_parameters()->set_feature_maps(kDeadlineMaps);
+  request.mutable_parameters()->mutable_values()->Assign(parameters->flat().begin(), parameters->flat().end());
+  request.set_cost(v1::COST_CROSS_ENTROPY);
+
+  std::unique_ptr<grpc::ClientContext> context = Context();
+  grpc::Status status;
+  std::thread call([&] {
+    v1::GetGradientsResponse response;
+    status = stub().GetGradients(context.get(), request, &response);
+  });
+  // Cancels once the handler runs: two calls in flight, it and the stats call.
+  bool running = false;
+  for (const absl::Time give_up = absl::Now() + absl::Seconds(60); !running && absl::Now() < give_up;) {
+    v1::GetServerStatsResponse stats;
+    ASSERT_TRUE(stub().GetServerStats(Context().get(), v1::GetServerStatsRequest(), &stats).ok());
+    running = stats.calls_in_flight() >= 2;
+    if (!running) absl::SleepFor(absl::Milliseconds(2));
+  }
+  context->TryCancel();
+  call.join();
+  ASSERT_TRUE(running) << "the GetGradients handler never started";
+  EXPECT_EQ(status.error_code(), StatusCode::CANCELLED) << status.error_message();
+  const v1::MethodStats stats = StatsWhenIdle("GetGradients");
+  EXPECT_EQ(stats.count(), 1);
+  EXPECT_EQ(ErrorsByCode(stats)["CANCELLED"], 1)
+      << "the handler must stop when its client cancels: " << stats.DebugString();
 }
 
 // A call without a deadline (gRPC's infinite one) or with one far away is
