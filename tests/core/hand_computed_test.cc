@@ -48,7 +48,9 @@ TEST(HandComputedTest, OneBrightPixelThroughEveryLayer) {
 
   EXPECT_NEAR(e.z3[3], z3_3, 1e-6);
   for (int l = 0; l < kClasses; ++l) {
-    if (l != 3) EXPECT_EQ(e.z3[l], 0.0f);
+    if (l != 3) {
+      EXPECT_EQ(e.z3[l], 0.0f);
+    }
   }
   EXPECT_NEAR(e.a3[3], a3_3, 1e-6);
   EXPECT_NEAR(e.delta3[3], delta3_3, 1e-6);
@@ -60,7 +62,9 @@ TEST(HandComputedTest, OneBrightPixelThroughEveryLayer) {
   EXPECT_NEAR(e.delta1[9 * kConvSide + 9], delta1_peak, 1e-6);
   // Other windows get dC/da2 = 0 (their w3 are all zero): no delta1 anywhere else.
   for (int p = 0; p < kConvSize; ++p) {
-    if (p != 9 * kConvSide + 9) EXPECT_EQ(e.delta1[p], 0.0f) << p;
+    if (p != 9 * kConvSide + 9) {
+      EXPECT_EQ(e.delta1[p], 0.0f) << p;
+    }
   }
   // Cost: -ln a3[3] - sum_{l != 3} ln(1 - a3[l]).
   const double cost = -std::log(a3_3) - 9 * std::log(1 - a3_other);

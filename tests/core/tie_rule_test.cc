@@ -61,7 +61,9 @@ TEST(TieRuleTest, OnlyArgmaxPositionsCarryDelta1OnMnist) {
   for (const Explanation& e : explained->second) {
     int marked = 0;
     for (size_t p = 0; p < e.delta1.size(); ++p) {
-      if (e.argmax_mask[p] == 0) ASSERT_EQ(e.delta1[p], 0.0f) << "position " << p;
+      if (e.argmax_mask[p] == 0) {
+        ASSERT_EQ(e.delta1[p], 0.0f) << "position " << p;
+      }
       marked += e.argmax_mask[p];
     }
     EXPECT_EQ(marked, 3 * kPoolSize);  // exactly one position per window
