@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "absl/strings/str_cat.h"
 #include "core/image_batch.h"
 #include "core/kernel_table.h"
 #include "core/parameters.h"
@@ -111,9 +112,9 @@ INSTANTIATE_TEST_SUITE_P(MapsAndCosts, KernelsVsReferenceTest,
                                            KernelCase{1, Cost::kCrossEntropy, true},
                                            KernelCase{20, Cost::kQuadratic, true}),
                          [](const auto& info) {
-                           return "K" + std::to_string(info.param.k) +
-                                  (info.param.cost == Cost::kQuadratic ? "Quadratic" : "CrossEntropy") +
-                                  (info.param.baseline ? "Baseline" : "");
+                           return absl::StrCat("K", info.param.k,
+                                               info.param.cost == Cost::kQuadratic ? "Quadratic" : "CrossEntropy",
+                                               info.param.baseline ? "Baseline" : "");
                          });
 
 // The vector sigma (a2 = sigma(z1_max)) and the scalar one the reference and
