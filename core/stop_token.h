@@ -78,16 +78,20 @@ class StopCheck {
   // (the token has fired, now or for an earlier task).
   bool ShouldStop() {
     if (!active_) return false;
-    if (stopped_.load(std::memory_order_acquire)) return true;
+    if (stopped()) return true;
     // The deadline first: a passed deadline also cancels a gRPC call, and the
     // caller must hear DEADLINE_EXCEEDED, not CANCELLED.
+    Why why;
     if (token_.deadline_passed()) {
-      Stop(/*cancelled=*/false);
+      why = kDeadline;
     } else if (token_.cancelled()) {
-      Stop(/*cancelled=*/true);
+      why = kCancelled;
     } else {
       return false;
     }
+    // Latches the stop and its reason: the first reason seen wins.
+    Why running = kRunning;
+    why_.compare_exchange_strong(running, why, std::memory_order_relaxed);
     return true;
   }
 
@@ -97,7 +101,7 @@ class StopCheck {
     if (active_) done_.fetch_add(examples, std::memory_order_relaxed);
   }
 
-  bool stopped() const { return stopped_.load(std::memory_order_acquire); }
+  bool stopped() const { return why_.load(std::memory_order_relaxed) != kRunning; }
 
   // After the tasks have finished: OK when the token never fired, else
   // CANCELLED or DEADLINE_EXCEEDED saying how far `what` got, e.g.
@@ -105,7 +109,7 @@ class StopCheck {
   absl::Status status(absl::string_view what, size_t total, absl::string_view noun) const {
     if (!stopped()) return absl::OkStatus();
     const size_t done = done_.load(std::memory_order_relaxed);
-    if (cancelled_.load(std::memory_order_relaxed)) {
+    if (why_.load(std::memory_order_relaxed) == kCancelled) {
       return absl::CancelledError(
           absl::StrFormat("%s stopped after %d of %d %s: cancelled", what, done, total, noun));
     }
@@ -114,20 +118,11 @@ class StopCheck {
   }
 
  private:
-  // Latches the stop and its reason (the first reason seen wins).
-  void Stop(bool cancelled) {
-    bool expected = false;
-    if (stopping_.compare_exchange_strong(expected, true, std::memory_order_relaxed)) {
-      cancelled_.store(cancelled, std::memory_order_relaxed);
-      stopped_.store(true, std::memory_order_release);
-    }
-  }
+  enum Why { kRunning, kDeadline, kCancelled };
 
   const StopToken& token_;
   const bool active_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> cancelled_{false};  // why: cancelled (true) or the deadline (false)
-  std::atomic<bool> stopped_{false};
+  std::atomic<Why> why_{kRunning};  // whether, and why, the computation stopped
   std::atomic<size_t> done_{0};
 };
 
