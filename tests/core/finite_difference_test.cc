@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "core/image_batch.h"
 #include "core/network.h"
 #include "core/parameters.h"
@@ -74,8 +75,8 @@ INSTANTIATE_TEST_SUITE_P(MapsAndCosts, FiniteDifferenceTest,
                          ::testing::Values(FdCase{1, Cost::kCrossEntropy}, FdCase{1, Cost::kQuadratic},
                                            FdCase{3, Cost::kCrossEntropy}, FdCase{3, Cost::kQuadratic}),
                          [](const auto& info) {
-                           return "K" + std::to_string(info.param.k) +
-                                  (info.param.cost == Cost::kQuadratic ? "Quadratic" : "CrossEntropy");
+                           return absl::StrCat("K", info.param.k,
+                                               info.param.cost == Cost::kQuadratic ? "Quadratic" : "CrossEntropy");
                          });
 
 }  // namespace
