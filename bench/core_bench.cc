@@ -120,7 +120,7 @@ void BM_ForwardStage(benchmark::State& state, Stage stage) {
                                   params->w1(), params->b1(), ws.z1.data(), ws.z1_max.data());
         break;
       case Stage::kActivate:
-        kernels.activate_maxima(kPoolSize, z1_max.data() + i * ws.z1_max.size(), ws.a2.data());
+        kernels.activate(kPoolSize, z1_max.data() + i * ws.z1_max.size(), ws.a2.data());
         break;
       case Stage::kDense:
         kernels.dense_forward(kPoolSize, a2.data() + i * ws.a2.size(), params->w3(), params->b3(), ws.z3.data(),

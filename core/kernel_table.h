@@ -16,9 +16,11 @@ struct KernelTable {
   // z1: sigma is monotonic); row_nonzero marks the input rows that are not all zero.
   void (*conv_pool_forward)(int k, const float* a0, const uint8_t* row_nonzero, const float* w1,
                             const float* b1, float* z1, float* z1_max);
-  // a2 = sigma(z1_max) for n = K*144 window maxima.
-  void (*activate_maxima)(int n, const float* z1_max, float* a2);
-  // z3 = b3 + w3 . a2 and a3 = sigma(z3), for n = K*144 inputs.
+  // a = sigma(z) for n values, n a multiple of 8: a2 = sigma(z1_max) for the
+  // K*144 window maxima, or the a3 of several images in Predict.
+  void (*activate)(int n, const float* z, float* a);
+  // z3 = b3 + w3 . a2 and a3 = sigma(z3), for n = K*144 inputs (z3 only when
+  // a3 is null); 16 floats each, lanes 10..15 written as zeros.
   void (*dense_forward)(int n, const float* a2, const float* w3, const float* b3, float* z3, float* a3);
   // The position (0..3) of each window's maximum: the first maximum of z1,
   // moved to an earlier position whose a1 = sigma(z1) equals a2 (the tie rule).

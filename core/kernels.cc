@@ -47,12 +47,27 @@ void PrefetchImage(const ImageBatch& images, size_t i) {
   for (size_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(begin + offset);
 }
 
-void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws) {
+namespace {
+
+// z1, z1_max and a2 of ForwardExample.
+void ConvPoolActivate(const float* w1, const float* b1, Workspace& ws) {
   const KernelTable& kernels = Kernels();
   kernels.conv_pool_forward(ws.k, ws.a0.data(), ws.row_nonzero.data(), w1, b1, ws.z1.data(),
                             ws.z1_max.data());
-  kernels.activate_maxima(ws.k * kPoolSize, ws.z1_max.data(), ws.a2.data());
-  kernels.dense_forward(ws.k * kPoolSize, ws.a2.data(), w3, b3, ws.z3.data(), ws.a3.data());
+  kernels.activate(ws.k * kPoolSize, ws.z1_max.data(), ws.a2.data());
+}
+
+}  // namespace
+
+void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws) {
+  ConvPoolActivate(w1, b1, ws);
+  Kernels().dense_forward(ws.k * kPoolSize, ws.a2.data(), w3, b3, ws.z3.data(), ws.a3.data());
+}
+
+void ForwardExampleToZ3(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws,
+                        float* z3) {
+  ConvPoolActivate(w1, b1, ws);
+  Kernels().dense_forward(ws.k * kPoolSize, ws.a2.data(), w3, b3, z3, nullptr);
 }
 
 void PoolArgmax(Workspace& ws) {

@@ -60,6 +60,13 @@ void PrefetchImage(const ImageBatch& images, size_t i);
 // need it). w1, b1, w3, b3 point into a flat parameter vector for ws.k maps.
 void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws);
 
+// The forward pass up to z3, which goes to z3[0..9] (z3[10..15] are written
+// too, as zeros: a following image's z3 may start at z3 + 10); a3 = sigma(z3)
+// is left to the caller. Predict applies sigma to its images' z3 in one
+// loop, whose sigmas overlap one another (about 2% more images/s at K = 1).
+void ForwardExampleToZ3(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws,
+                        float* z3);
+
 // After ForwardExample: fills ws.argmax, the position (0..3, row-major) of
 // each window's maximum under the tie rule of NETWORK.md. BackwardExample
 // calls it; it is public for tests.

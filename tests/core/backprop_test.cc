@@ -98,6 +98,38 @@ TEST(BackpropTest, PredictMatchesTheReferenceForward) {
   }
 }
 
+// Predict applies sigma to the z3 of up to 16 images at once; its a3 and
+// class must be those of the forward pass that training runs, bit for bit:
+// batches of 1, 16 and 300 images (a last task of 12), K = 1 and 3, serial
+// and on two threads.
+TEST(BackpropTest, PredictIsBitIdenticalToTheTrainingForwardPass) {
+  ThreadPool pool(2);
+  for (int k : {1, 3}) {
+    auto params = Parameters::Initialize(k, 5);
+    ASSERT_TRUE(params.ok());
+    for (size_t n : {1u, 16u, 300u}) {
+      const Dataset batch = testing::BundledMnist().test.Prefix(n);
+      const ImageBatch images = ImageBatch::FromPixels(batch.images);
+      auto explained = ExplainGradient(*params, images, batch.labels, Cost::kCrossEntropy, nullptr);
+      ASSERT_TRUE(explained.ok());
+      for (ThreadPool* threads : {static_cast<ThreadPool*>(nullptr), &pool}) {
+        auto predictions = Predict(*params, images, threads);
+        ASSERT_TRUE(predictions.ok());
+        ASSERT_EQ(predictions->size(), n);
+        for (size_t i = 0; i < n; ++i) {
+          const Explanation& e = explained->second[i];
+          for (int l = 0; l < kClasses; ++l) {
+            ASSERT_EQ((*predictions)[i].a3[l], e.a3[l]) << "K " << k << ", image " << i << " of " << n << ", a3[" << l << "]";
+          }
+          int best = 0;
+          for (int l = 1; l < kClasses; ++l) best = e.a3[l] > e.a3[best] ? l : best;
+          ASSERT_EQ((*predictions)[i].predicted_class, best) << "K " << k << ", image " << i << " of " << n;
+        }
+      }
+    }
+  }
+}
+
 TEST(BackpropTest, RejectsMismatchedLabelsOutOfRangeLabelsAndBadImages) {
   auto params = Parameters::Initialize(1, 1);
   ASSERT_TRUE(params.ok());
