@@ -20,7 +20,7 @@ struct KernelTable {
   // K*144 window maxima, or the a3 of several images in Predict.
   void (*activate)(int n, const float* z, float* a);
   // z3 = b3 + w3 . a2 and a3 = sigma(z3), for n = K*144 inputs (z3 only when
-  // a3 is null); 16 floats each, lanes 10..15 written as zeros.
+  // a3 is null); writes 16 floats to each, z3[10..15] as zeros.
   void (*dense_forward)(int n, const float* a2, const float* w3, const float* b3, float* z3, float* a3);
   // The position (0..3) of each window's maximum: the first maximum of z1,
   // moved to an earlier position whose a1 = sigma(z1) equals a2 (the tie rule).
