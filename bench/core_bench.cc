@@ -5,8 +5,10 @@
 //   build/bench/core_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
 // items_per_second is samples/s (training) or images/s (inference).
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 
 #include "benchmark/benchmark.h"
 #include "core/dataset.h"
@@ -137,6 +139,49 @@ BENCHMARK_CAPTURE(BM_ForwardStage, pixels, Stage::kPixels);
 BENCHMARK_CAPTURE(BM_ForwardStage, conv_pool, Stage::kConvPool);
 BENCHMARK_CAPTURE(BM_ForwardStage, activate, Stage::kActivate);
 BENCHMARK_CAPTURE(BM_ForwardStage, dense, Stage::kDense);
+
+// What each stage costs inside the whole pass: the K = 1 forward pass as
+// Predict runs it (pixels, conv_pool, activate, dense to z3), image after
+// image over the whole test set, with one stage left out (its outputs keep
+// the previous image's values, so the later stages still run on real data).
+// The pass's time minus a left-out run's time is that stage's share. (Left
+// without the pixel stage, the convolution sees the same image every time and
+// its branches at the blank rows are always predicted: that share includes them.)
+void BM_ForwardPassWithout(benchmark::State& state, std::optional<Stage> left_out) {
+  auto params = Parameters::Initialize(1, 1);
+  const KernelTable& kernels = Kernels();
+  const Dataset& test = Mnist().test;
+  Workspace ws(1);
+  LoadImage(ImageBatch::FromPixels(test.images), 0, ws);
+  ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), ws);
+  size_t i = 0;
+  for (auto _ : state) {
+    if (left_out != Stage::kPixels) {
+      kernels.pixels_to_padded_rows(test.images.data() + i * kPixels, ws.a0.data(), ws.row_nonzero.data(),
+                                    ws.nonzero_columns.data());
+    }
+    if (left_out != Stage::kConvPool) {
+      kernels.conv_pool_forward(1, ws.a0.data(), ws.row_nonzero.data(), params->w1(), params->b1(), ws.z1.data(),
+                                ws.z1_max.data());
+    }
+    if (left_out != Stage::kActivate) kernels.activate(kPoolSize, ws.z1_max.data(), ws.a2.data());
+    if (left_out != Stage::kDense) {
+      kernels.dense_forward(kPoolSize, ws.a2.data(), params->w3(), params->b3(), ws.z3.data(), nullptr);
+    }
+    benchmark::ClobberMemory();
+    if (++i == test.size()) i = 0;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel(KernelsName());
+}
+// Besides the median, the fastest repetition: run with many repetitions,
+// randomly interleaved, it is the pass in the machine's quiet moments.
+double Fastest(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
+BENCHMARK_CAPTURE(BM_ForwardPassWithout, nothing, std::nullopt)->ComputeStatistics("min", Fastest);
+BENCHMARK_CAPTURE(BM_ForwardPassWithout, pixels, Stage::kPixels)->ComputeStatistics("min", Fastest);
+BENCHMARK_CAPTURE(BM_ForwardPassWithout, conv_pool, Stage::kConvPool)->ComputeStatistics("min", Fastest);
+BENCHMARK_CAPTURE(BM_ForwardPassWithout, activate, Stage::kActivate)->ComputeStatistics("min", Fastest);
+BENCHMARK_CAPTURE(BM_ForwardPassWithout, dense, Stage::kDense)->ComputeStatistics("min", Fastest);
 
 // The plain reference (reference.h) on the same examples, for the ratio to the
 // fast path measured in the same run. Args: K. One iteration = one example's
