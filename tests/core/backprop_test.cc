@@ -119,7 +119,8 @@ TEST(BackpropTest, PredictIsBitIdenticalToTheTrainingForwardPass) {
         for (size_t i = 0; i < n; ++i) {
           const Explanation& e = explained->second[i];
           for (int l = 0; l < kClasses; ++l) {
-            ASSERT_EQ((*predictions)[i].a3[l], e.a3[l]) << "K " << k << ", image " << i << " of " << n << ", a3[" << l << "]";
+            ASSERT_EQ((*predictions)[i].a3[l], e.a3[l])
+                << "K " << k << ", image " << i << " of " << n << ", a3[" << l << "]";
           }
           int best = 0;
           for (int l = 1; l < kClasses; ++l) best = e.a3[l] > e.a3[best] ? l : best;
