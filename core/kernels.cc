@@ -70,6 +70,11 @@ void ForwardExampleToZ3(const float* w1, const float* b1, const float* w3, const
   Kernels().dense_forward(ws.k * kPoolSize, ws.a2.data(), w3, b3, z3, nullptr);
 }
 
+void OutputActivations(size_t images, const float* z3, float* a3) {
+  const int values = static_cast<int>(images * kClasses);
+  Kernels().activate((values + 7) / 8 * 8, z3, a3);
+}
+
 void PoolArgmax(Workspace& ws) {
   Kernels().pool_argmax(ws.k, ws.z1.data(), ws.z1_max.data(), ws.a2.data(), ws.argmax.data());
 }

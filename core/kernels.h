@@ -62,10 +62,16 @@ void ForwardExample(const float* w1, const float* b1, const float* w3, const flo
 
 // The forward pass up to z3, which goes to z3[0..9] (z3[10..15] are written
 // too, as zeros: a following image's z3 may start at z3 + 10); a3 = sigma(z3)
-// is left to the caller. Predict applies sigma to its images' z3 in one
+// is left to OutputActivations. Predict applies sigma to its images' z3 in one
 // loop, whose sigmas overlap one another (about 2% more images/s at K = 1).
 void ForwardExampleToZ3(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws,
                         float* z3);
+
+// a3 = sigma(z3) of `images` images whose z3 ForwardExampleToZ3 wrote side by
+// side from z3 on (10 each); a3 has the same layout. Both hold 10 * images + 8
+// floats: the count is rounded up to whole vectors of 8, inside the slack the
+// last image's z3 wrote.
+void OutputActivations(size_t images, const float* z3, float* a3);
 
 // After ForwardExample: fills ws.argmax, the position (0..3, row-major) of
 // each window's maximum under the tie rule of NETWORK.md. BackwardExample

@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_format.h"
 #include "core/gradient_sum.h"
-#include "core/kernel_table.h"
 #include "core/kernels.h"
 #include "core/reference.h"
 #include "core/sigmoid.h"
@@ -79,8 +78,7 @@ absl::StatusOr<std::vector<Prediction>> Predict(const Parameters& params, const 
       return;
     }
     // z3 of the task's images side by side, then a3 = sigma(z3) for all of
-    // them in one loop (+8: the last image's slack, and the count rounded up
-    // to whole vectors of eight, which stays inside what that slack wrote).
+    // them in one loop.
     alignas(32) float z3[kPredictTask * kClasses + 8], a3[kPredictTask * kClasses + 8];
     for (size_t i = begin; i < end; ++i) {
       // The next image is fetched while this one is computed (a large batch
@@ -89,8 +87,7 @@ absl::StatusOr<std::vector<Prediction>> Predict(const Parameters& params, const 
       LoadImage(images, i, ws);
       ForwardExampleToZ3(params.w1(), params.b1(), params.w3(), params.b3(), ws, z3 + (i - begin) * kClasses);
     }
-    const int values = static_cast<int>((end - begin) * kClasses);
-    Kernels().activate((values + 7) / 8 * 8, z3, a3);
+    OutputActivations(end - begin, z3, a3);
     for (size_t i = begin; i < end; ++i) {
       const float* image_a3 = a3 + (i - begin) * kClasses;
       std::copy_n(image_a3, kClasses, out[i].a3.begin());
