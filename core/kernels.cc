@@ -64,10 +64,17 @@ void ForwardExample(const float* w1, const float* b1, const float* w3, const flo
   Kernels().dense_forward(ws.k * kPoolSize, ws.a2.data(), w3, b3, ws.z3.data(), ws.a3.data());
 }
 
-void ForwardExampleToZ3(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws,
-                        float* z3) {
-  ConvPoolActivate(w1, b1, ws);
-  Kernels().dense_forward(ws.k * kPoolSize, ws.a2.data(), w3, b3, z3, nullptr);
+void ForwardImageToZ3(const ImageBatch& images, size_t i, const float* w1, const float* b1, const float* w3,
+                      const float* b3, Workspace& ws, float* z3) {
+  const KernelTable& kernels = Kernels();
+  if (images.is_float()) {
+    LoadInput(images.floats().data() + i * kPixels, ws);
+    ConvPoolActivate(w1, b1, ws);
+    kernels.dense_forward(ws.k * kPoolSize, ws.a2.data(), w3, b3, z3, nullptr);
+    return;
+  }
+  kernels.pixels_to_z3(ws.k, images.pixels().data() + i * kPixels, ws.a0.data(), ws.row_nonzero.data(),
+                       ws.nonzero_columns.data(), w1, b1, w3, b3, ws.z1.data(), ws.z1_max.data(), ws.a2.data(), z3);
 }
 
 void OutputActivations(size_t images, const float* z3, float* a3) {

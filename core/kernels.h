@@ -60,14 +60,17 @@ void PrefetchImage(const ImageBatch& images, size_t i);
 // need it). w1, b1, w3, b3 point into a flat parameter vector for ws.k maps.
 void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws);
 
-// The forward pass up to z3, which goes to z3[0..9] (z3[10..15] are written
-// too, as zeros: a following image's z3 may start at z3 + 10); a3 = sigma(z3)
-// is left to OutputActivations. Predict applies sigma to its images' z3 in one
-// loop, whose sigmas overlap one another (about 2% more images/s at K = 1).
-void ForwardExampleToZ3(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws,
-                        float* z3);
+// LoadImage of image i, then the forward pass up to z3, which goes to
+// z3[0..9] (z3[10..15] are written too, as zeros: a following image's z3 may
+// start at z3 + 10); a3 = sigma(z3) is left to OutputActivations. Predict
+// applies sigma to its images' z3 in one loop, whose sigmas overlap one
+// another (about 2% more images/s at K = 1). An image of pixels goes through
+// all four kernels in one call (about 1% more at K = 1). ws.z1, z1_max and a2
+// are filled as by ForwardExample; ws.z3 and a3 are not.
+void ForwardImageToZ3(const ImageBatch& images, size_t i, const float* w1, const float* b1, const float* w3,
+                      const float* b3, Workspace& ws, float* z3);
 
-// a3 = sigma(z3) of `images` images whose z3 ForwardExampleToZ3 wrote side by
+// a3 = sigma(z3) of `images` images whose z3 ForwardImageToZ3 wrote side by
 // side from z3 on (10 each); a3 has the same layout. Both hold 10 * images + 8
 // floats: the count is rounded up to whole vectors of 8, inside the slack the
 // last image's z3 wrote.

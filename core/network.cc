@@ -84,8 +84,8 @@ absl::StatusOr<std::vector<Prediction>> Predict(const Parameters& params, const 
       // The next image is fetched while this one is computed (a large batch
       // streams from memory; the training loop does the same).
       if (i + 1 < end) PrefetchImage(images, i + 1);
-      LoadImage(images, i, ws);
-      ForwardExampleToZ3(params.w1(), params.b1(), params.w3(), params.b3(), ws, z3 + (i - begin) * kClasses);
+      ForwardImageToZ3(images, i, params.w1(), params.b1(), params.w3(), params.b3(), ws,
+                       z3 + (i - begin) * kClasses);
     }
     OutputActivations(end - begin, z3, a3);
     for (size_t i = begin; i < end; ++i) {

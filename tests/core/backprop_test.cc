@@ -112,15 +112,20 @@ TEST(BackpropTest, PredictIsBitIdenticalToTheTrainingForwardPass) {
       const ImageBatch images = ImageBatch::FromPixels(batch.images);
       auto explained = ExplainGradient(*params, images, batch.labels, Cost::kCrossEntropy, nullptr);
       ASSERT_TRUE(explained.ok());
-      for (ThreadPool* threads : {static_cast<ThreadPool*>(nullptr), &pool}) {
-        auto predictions = Predict(*params, images, threads);
+      // The same images as floats p / 255 take Predict's other path.
+      std::vector<float> floats(batch.images.size());
+      for (size_t p = 0; p < floats.size(); ++p) floats[p] = static_cast<float>(batch.images[p]) / 255.0f;
+      const ImageBatch float_images = ImageBatch::FromFloats(floats);
+      for (auto [threads, input] : {std::pair{static_cast<ThreadPool*>(nullptr), &images}, std::pair{&pool, &images},
+                                    std::pair{static_cast<ThreadPool*>(nullptr), &float_images}}) {
+        auto predictions = Predict(*params, *input, threads);
         ASSERT_TRUE(predictions.ok());
         ASSERT_EQ(predictions->size(), n);
         for (size_t i = 0; i < n; ++i) {
           const Explanation& e = explained->second[i];
           for (int l = 0; l < kClasses; ++l) {
-            ASSERT_EQ((*predictions)[i].a3[l], e.a3[l])
-                << "K " << k << ", image " << i << " of " << n << ", a3[" << l << "]";
+            ASSERT_EQ((*predictions)[i].a3[l], e.a3[l]) << "K " << k << ", image " << i << " of " << n << ", a3["
+                                                         << l << "]" << (input->is_float() ? ", floats" : "");
           }
           int best = 0;
           for (int l = 1; l < kClasses; ++l) best = e.a3[l] > e.a3[best] ? l : best;

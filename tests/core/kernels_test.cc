@@ -189,6 +189,42 @@ TEST(KernelsTest, FloatImagesGiveTheSameOutputsAsTheirPixels) {
   EXPECT_EQ(from_pixels.z3, from_floats.z3);
 }
 
+// Predict's one-call path (ForwardImageToZ3: the four forward kernels in one
+// kernel call for pixels) fills z1, z1_max, a2 and z3 bit for bit as
+// LoadImage and ForwardExample do, for pixels and floats, on both
+// instruction sets.
+TEST(KernelsTest, ForwardImageToZ3IsLoadImageThenForwardExample) {
+  const Dataset batch = testing::BundledMnist().test.Prefix(50);
+  std::vector<float> floats(batch.images.size());
+  for (size_t p = 0; p < floats.size(); ++p) floats[p] = static_cast<float>(batch.images[p]) / 255.0f;
+  for (bool baseline : {false, true}) {
+    const ScopedKernels kernels(baseline);
+    for (int k : {1, 4}) {
+      auto params = Parameters::Initialize(k, 7);
+      ASSERT_TRUE(params.ok());
+      for (const ImageBatch& images : {ImageBatch::FromPixels(batch.images), ImageBatch::FromFloats(floats)}) {
+        Workspace one_call(k), by_stage(k);
+        for (size_t i = 0; i < images.size(); ++i) {
+          alignas(32) float z3[kClasses + 6];
+          ForwardImageToZ3(images, i, params->w1(), params->b1(), params->w3(), params->b3(), one_call, z3);
+          LoadImage(images, i, by_stage);
+          ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), by_stage);
+          const std::string what = absl::StrCat(baseline ? "baseline" : KernelsName(), ", K ", k, ", image ", i,
+                                                images.is_float() ? " (floats)" : " (pixels)");
+          ASSERT_EQ(one_call.a0, by_stage.a0) << what;
+          ASSERT_EQ(one_call.row_nonzero, by_stage.row_nonzero) << what;
+          ASSERT_EQ(one_call.nonzero_columns, by_stage.nonzero_columns) << what;
+          ASSERT_EQ(one_call.z1, by_stage.z1) << what;
+          ASSERT_EQ(one_call.z1_max, by_stage.z1_max) << what;
+          ASSERT_EQ(one_call.a2, by_stage.a2) << what;
+          for (int l = 0; l < kClasses; ++l) ASSERT_EQ(z3[l], by_stage.z3[l]) << what << ", z3[" << l << "]";
+          for (int l = kClasses; l < kClasses + 6; ++l) ASSERT_EQ(z3[l], 0.0f) << what << ", slack " << l;
+        }
+      }
+    }
+  }
+}
+
 // Large weights push sigma into saturation, where different z1 round to the
 // same a1: the pool must follow the a1 tie rule, as the reference does.
 class SaturationTest : public ::testing::TestWithParam<bool> {};
