@@ -32,11 +32,13 @@ struct KernelTable {
   // whose inputs are all zero (nonzero_columns) add nothing to dC/dw1.
   void (*conv_backward)(int k, const float* a0, const uint32_t* nonzero_columns, const float* a2,
                         const float* da2, const uint8_t* argmax, float* delta1, float* dw1, float* db1);
-  // pixels_to_padded_rows, conv_pool_forward, activate and dense_forward
-  // (z3 only) of one image in one call.
-  void (*pixels_to_z3)(int k, const uint8_t* pixels, float* a0, uint8_t* row_nonzero, uint32_t* nonzero_columns,
-                       const float* w1, const float* b1, const float* w3, const float* b3, float* z1,
-                       float* z1_max, float* a2, float* z3);
+  // The forward pass of one image in one call: pixels_to_padded_rows (only
+  // when pixels is not null; else a0, row_nonzero and nonzero_columns hold
+  // the image already), conv_pool_forward, activate and dense_forward (a3
+  // only when not null).
+  void (*forward)(int k, const uint8_t* pixels, float* a0, uint8_t* row_nonzero, uint32_t* nonzero_columns,
+                  const float* w1, const float* b1, const float* w3, const float* b3, float* z1, float* z1_max,
+                  float* a2, float* z3, float* a3);
 };
 
 namespace baseline {

@@ -49,32 +49,28 @@ void PrefetchImage(const ImageBatch& images, size_t i) {
 
 namespace {
 
-// z1, z1_max and a2 of ForwardExample.
-void ConvPoolActivate(const float* w1, const float* b1, Workspace& ws) {
-  const KernelTable& kernels = Kernels();
-  kernels.conv_pool_forward(ws.k, ws.a0.data(), ws.row_nonzero.data(), w1, b1, ws.z1.data(),
-                            ws.z1_max.data());
-  kernels.activate(ws.k * kPoolSize, ws.z1_max.data(), ws.a2.data());
+// The forward kernel on ws's arrays: pixels converted first unless null, a3
+// only when not null.
+void Forward(const uint8_t* pixels, const float* w1, const float* b1, const float* w3, const float* b3,
+             Workspace& ws, float* z3, float* a3) {
+  Kernels().forward(ws.k, pixels, ws.a0.data(), ws.row_nonzero.data(), ws.nonzero_columns.data(), w1, b1, w3, b3,
+                    ws.z1.data(), ws.z1_max.data(), ws.a2.data(), z3, a3);
 }
 
 }  // namespace
 
 void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws) {
-  ConvPoolActivate(w1, b1, ws);
-  Kernels().dense_forward(ws.k * kPoolSize, ws.a2.data(), w3, b3, ws.z3.data(), ws.a3.data());
+  Forward(nullptr, w1, b1, w3, b3, ws, ws.z3.data(), ws.a3.data());
 }
 
 void ForwardImageToZ3(const ImageBatch& images, size_t i, const float* w1, const float* b1, const float* w3,
                       const float* b3, Workspace& ws, float* z3) {
-  const KernelTable& kernels = Kernels();
   if (images.is_float()) {
-    LoadInput(images.floats().data() + i * kPixels, ws);
-    ConvPoolActivate(w1, b1, ws);
-    kernels.dense_forward(ws.k * kPoolSize, ws.a2.data(), w3, b3, z3, nullptr);
-    return;
+    LoadImage(images, i, ws);
+    Forward(nullptr, w1, b1, w3, b3, ws, z3, nullptr);
+  } else {  // pixels are converted inside the same kernel call
+    Forward(images.pixels().data() + i * kPixels, w1, b1, w3, b3, ws, z3, nullptr);
   }
-  kernels.pixels_to_z3(ws.k, images.pixels().data() + i * kPixels, ws.a0.data(), ws.row_nonzero.data(),
-                       ws.nonzero_columns.data(), w1, b1, w3, b3, ws.z1.data(), ws.z1_max.data(), ws.a2.data(), z3);
 }
 
 void OutputActivations(size_t images, const float* z3, float* a3) {

@@ -113,8 +113,7 @@ TEST(BackpropTest, PredictIsBitIdenticalToTheTrainingForwardPass) {
       auto explained = ExplainGradient(*params, images, batch.labels, Cost::kCrossEntropy, nullptr);
       ASSERT_TRUE(explained.ok());
       // The same images as floats p / 255 take Predict's other path.
-      std::vector<float> floats(batch.images.size());
-      for (size_t p = 0; p < floats.size(); ++p) floats[p] = static_cast<float>(batch.images[p]) / 255.0f;
+      const std::vector<float> floats = testing::PixelsAsFloats(batch.images);
       const ImageBatch float_images = ImageBatch::FromFloats(floats);
       for (auto [threads, input] : {std::pair{static_cast<ThreadPool*>(nullptr), &images}, std::pair{&pool, &images},
                                     std::pair{static_cast<ThreadPool*>(nullptr), &float_images}}) {

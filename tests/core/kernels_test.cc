@@ -171,8 +171,7 @@ TEST(KernelsTest, FloatImagesGiveTheSameOutputsAsTheirPixels) {
   const Dataset& test = testing::BundledMnist().test;
   auto params = Parameters::Initialize(2, 5);
   ASSERT_TRUE(params.ok());
-  std::vector<float> floats(kPixels);
-  for (int p = 0; p < kPixels; ++p) floats[p] = static_cast<float>(test.images[p]) / 255.0f;
+  const std::vector<float> floats = testing::PixelsAsFloats(test.image(0));
   float a0_pixels[kPixels], a0_floats[kPixels];
   ImageBatch::FromPixels(test.image(0)).InputActivations(0, a0_pixels);
   ImageBatch::FromFloats(floats).InputActivations(0, a0_floats);
@@ -195,8 +194,7 @@ TEST(KernelsTest, FloatImagesGiveTheSameOutputsAsTheirPixels) {
 // instruction sets.
 TEST(KernelsTest, ForwardImageToZ3IsLoadImageThenForwardExample) {
   const Dataset batch = testing::BundledMnist().test.Prefix(50);
-  std::vector<float> floats(batch.images.size());
-  for (size_t p = 0; p < floats.size(); ++p) floats[p] = static_cast<float>(batch.images[p]) / 255.0f;
+  const std::vector<float> floats = testing::PixelsAsFloats(batch.images);
   for (bool baseline : {false, true}) {
     const ScopedKernels kernels(baseline);
     for (int k : {1, 4}) {

@@ -2,8 +2,12 @@
 #ifndef CONVNET_TESTS_CORE_TEST_DATA_H_
 #define CONVNET_TESTS_CORE_TEST_DATA_H_
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
+
+#include "absl/types/span.h"
 
 #include "core/dataset.h"
 #include "gtest/gtest.h"
@@ -24,6 +28,14 @@ inline const MnistDirectory& BundledMnist() {
     return new MnistDirectory(*std::move(loaded));
   }();
   return *mnist;
+}
+
+// The images' pixels p as the floats p / 255: float images that must give
+// the same results as their pixels.
+inline std::vector<float> PixelsAsFloats(absl::Span<const uint8_t> pixels) {
+  std::vector<float> floats(pixels.size());
+  for (size_t p = 0; p < pixels.size(); ++p) floats[p] = static_cast<float>(pixels[p]) / 255.0f;
+  return floats;
 }
 
 }  // namespace convnet::testing
