@@ -39,6 +39,15 @@ struct KernelTable {
   void (*forward)(int k, const uint8_t* pixels, float* a0, uint8_t* row_nonzero, uint32_t* nonzero_columns,
                   const float* w1, const float* b1, const float* w3, const float* b3, float* z1, float* z1_max,
                   float* a2, float* z3, float* a3);
+  // The forward pass up to z3 of `count` images of pixels, one after the
+  // other, in one call, stage by stage: pixels_to_padded_rows and
+  // conv_pool_forward for each image, activate on all their window maxima,
+  // dense_forward for each. z1_max and a2 hold count*K*144 values, z3
+  // count*10 (+6 of slack); a0, row_nonzero, nonzero_columns and z1 are left
+  // as the last image's.
+  void (*forward_images)(int k, int count, const uint8_t* pixels, float* a0, uint8_t* row_nonzero,
+                         uint32_t* nonzero_columns, const float* w1, const float* b1, const float* w3,
+                         const float* b3, float* z1, float* z1_max, float* a2, float* z3);
 };
 
 namespace baseline {

@@ -1,5 +1,6 @@
 #include "core/kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -47,29 +48,36 @@ void PrefetchImage(const ImageBatch& images, size_t i) {
   for (size_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(begin + offset);
 }
 
-namespace {
-
-// The forward kernel on ws's arrays: pixels converted first unless null, a3
-// only when not null.
-void Forward(const uint8_t* pixels, const float* w1, const float* b1, const float* w3, const float* b3,
-             Workspace& ws, float* z3, float* a3) {
-  Kernels().forward(ws.k, pixels, ws.a0.data(), ws.row_nonzero.data(), ws.nonzero_columns.data(), w1, b1, w3, b3,
-                    ws.z1.data(), ws.z1_max.data(), ws.a2.data(), z3, a3);
-}
-
-}  // namespace
-
 void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws) {
-  Forward(nullptr, w1, b1, w3, b3, ws, ws.z3.data(), ws.a3.data());
+  Kernels().forward(ws.k, nullptr, ws.a0.data(), ws.row_nonzero.data(), ws.nonzero_columns.data(), w1, b1, w3,
+                    b3, ws.z1.data(), ws.z1_max.data(), ws.a2.data(), ws.z3.data(), ws.a3.data());
 }
 
-void ForwardImageToZ3(const ImageBatch& images, size_t i, const float* w1, const float* b1, const float* w3,
-                      const float* b3, Workspace& ws, float* z3) {
+size_t ForwardImagesPerCall(int k) { return std::max<size_t>(1, 16 / static_cast<size_t>(k)); }
+
+void ForwardImagesToZ3(const ImageBatch& images, size_t begin, size_t count, const float* w1, const float* b1,
+                       const float* w3, const float* b3, Workspace& ws, float* z3) {
+  const KernelTable& kernels = Kernels();
   if (images.is_float()) {
-    LoadImage(images, i, ws);
-    Forward(nullptr, w1, b1, w3, b3, ws, z3, nullptr);
-  } else {  // pixels are converted inside the same kernel call
-    Forward(images.pixels().data() + i * kPixels, w1, b1, w3, b3, ws, z3, nullptr);
+    for (size_t j = 0; j < count; ++j) {
+      if (j + 1 < count) PrefetchImage(images, begin + j + 1);
+      LoadImage(images, begin + j, ws);
+      kernels.forward(ws.k, nullptr, ws.a0.data(), ws.row_nonzero.data(), ws.nonzero_columns.data(), w1, b1, w3,
+                      b3, ws.z1.data(), ws.z1_max.data(), ws.a2.data(), z3 + j * kClasses, nullptr);
+    }
+    return;
+  }
+  const size_t per_call = ForwardImagesPerCall(ws.k);
+  const size_t values = std::min(count, per_call) * ws.k * kPoolSize;
+  if (ws.images_z1_max.size() < values) {
+    ws.images_z1_max.resize(values);
+    ws.images_a2.resize(values);
+  }
+  for (size_t j = 0; j < count; j += per_call) {
+    kernels.forward_images(ws.k, static_cast<int>(std::min(per_call, count - j)),
+                           images.pixels().data() + (begin + j) * kPixels, ws.a0.data(), ws.row_nonzero.data(),
+                           ws.nonzero_columns.data(), w1, b1, w3, b3, ws.z1.data(), ws.images_z1_max.data(),
+                           ws.images_a2.data(), z3 + j * kClasses);
   }
 }
 

@@ -43,6 +43,9 @@ struct Workspace {
   std::vector<float> delta1;   // [K][12][12], delta1 at each window's argmax
   std::vector<uint8_t> row_nonzero;  // [28], 0 when a0's row is all zero
   std::vector<uint32_t> nonzero_columns;  // [28], bit c set when a0[r][c] != 0
+  // ForwardImagesToZ3's window maxima and a2 of each image of pixels,
+  // [images][K][12][12], sized on first use.
+  std::vector<float> images_z1_max, images_a2;
   alignas(32) std::array<float, 16> z3{}, a3{}, delta3{};
 };
 
@@ -60,17 +63,26 @@ void PrefetchImage(const ImageBatch& images, size_t i);
 // need it). w1, b1, w3, b3 point into a flat parameter vector for ws.k maps.
 void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws);
 
-// LoadImage of image i, then the forward pass up to z3, which goes to
-// z3[0..9] (z3[10..15] are written too, as zeros: a following image's z3 may
-// start at z3 + 10); a3 = sigma(z3) is left to OutputActivations. Predict
-// applies sigma to its images' z3 in one loop, whose sigmas overlap one
-// another (about 2% more images/s at K = 1). An image of pixels goes through
-// all four kernels in one call (about 1% more at K = 1). ws.z1, z1_max and a2
-// are filled as by ForwardExample; ws.z3 and a3 are not.
-void ForwardImageToZ3(const ImageBatch& images, size_t i, const float* w1, const float* b1, const float* w3,
-                      const float* b3, Workspace& ws, float* z3);
+// The forward pass up to z3 of images begin .. begin + count - 1, image j's
+// z3 to z3[10 j .. 10 j + 9] (z3[10 count .. 10 count + 5] are written too,
+// as zeros); a3 = sigma(z3) is left to OutputActivations. Predict applies
+// sigma to its images' z3 in one loop, whose sigmas overlap one another
+// (about 2% more images/s at K = 1). Images of pixels go through the forward
+// kernels ForwardImagesPerCall(K) at a time in one call, stage by stage
+// (about 5% more at K = 1); the window maxima and a2 of the last call's
+// images are left in ws.images_z1_max and ws.images_a2 ([images][K][12][12]).
+// Floats are loaded and computed one image at a time (their z1_max and a2 in
+// ws's). ws.a0, row_nonzero, nonzero_columns and z1 are the last image's, as
+// LoadImage and ForwardExample leave them.
+void ForwardImagesToZ3(const ImageBatch& images, size_t begin, size_t count, const float* w1, const float* b1,
+                       const float* w3, const float* b3, Workspace& ws, float* z3);
 
-// a3 = sigma(z3) of `images` images whose z3 ForwardImageToZ3 wrote side by
+// Images of pixels ForwardImagesToZ3 takes per kernel call with k maps: 16 / k
+// (at least 1), so that their window maxima (16 * 144 floats, 9 KB) and a2
+// stay in the first-level cache; at K = 20, one image per call.
+size_t ForwardImagesPerCall(int k);
+
+// a3 = sigma(z3) of `images` images whose z3 ForwardImagesToZ3 wrote side by
 // side from z3 on (10 each); a3 has the same layout. Both hold 10 * images + 8
 // floats: the count is rounded up to whole vectors of 8, inside the slack the
 // last image's z3 wrote.

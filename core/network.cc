@@ -80,13 +80,7 @@ absl::StatusOr<std::vector<Prediction>> Predict(const Parameters& params, const 
     // z3 of the task's images side by side, then a3 = sigma(z3) for all of
     // them in one loop.
     alignas(32) float z3[kPredictTask * kClasses + 8], a3[kPredictTask * kClasses + 8];
-    for (size_t i = begin; i < end; ++i) {
-      // The next image is fetched while this one is computed (a large batch
-      // streams from memory; the training loop does the same).
-      if (i + 1 < end) PrefetchImage(images, i + 1);
-      ForwardImageToZ3(images, i, params.w1(), params.b1(), params.w3(), params.b3(), ws,
-                       z3 + (i - begin) * kClasses);
-    }
+    ForwardImagesToZ3(images, begin, end - begin, params.w1(), params.b1(), params.w3(), params.b3(), ws, z3);
     OutputActivations(end - begin, z3, a3);
     for (size_t i = begin; i < end; ++i) {
       const float* image_a3 = a3 + (i - begin) * kClasses;

@@ -188,35 +188,59 @@ TEST(KernelsTest, FloatImagesGiveTheSameOutputsAsTheirPixels) {
   EXPECT_EQ(from_pixels.z3, from_floats.z3);
 }
 
-// Predict's one-call path (ForwardImageToZ3: the four forward kernels in one
-// kernel call for pixels) fills z1, z1_max, a2 and z3 bit for bit as
-// LoadImage and ForwardExample do, for pixels and floats, on both
-// instruction sets.
-TEST(KernelsTest, ForwardImageToZ3IsLoadImageThenForwardExample) {
-  const Dataset batch = testing::BundledMnist().test.Prefix(50);
+// Predict's path (ForwardImagesToZ3: for pixels, the forward kernels of
+// several images in one call, stage by stage) gives each image the z3 that
+// LoadImage and ForwardExample give it, bit for bit, and the same window
+// maxima and a2; it leaves a0, the row and column masks and z1 as the last
+// image's. Pixels and floats, both instruction sets, K = 1 (all images in one
+// call) and K = 4 (four per call), runs of 1, 2, 13 and 16 images.
+TEST(KernelsTest, ForwardImagesToZ3IsLoadImageThenForwardExample) {
+  const Dataset batch = testing::BundledMnist().test.Prefix(40);
   const std::vector<float> floats = testing::PixelsAsFloats(batch.images);
   for (bool baseline : {false, true}) {
     const ScopedKernels kernels(baseline);
     for (int k : {1, 4}) {
       auto params = Parameters::Initialize(k, 7);
       ASSERT_TRUE(params.ok());
+      const size_t n = static_cast<size_t>(k) * kPoolSize;
       for (const ImageBatch& images : {ImageBatch::FromPixels(batch.images), ImageBatch::FromFloats(floats)}) {
-        Workspace one_call(k), by_stage(k);
-        for (size_t i = 0; i < images.size(); ++i) {
-          alignas(32) float z3[kClasses + 6];
-          ForwardImageToZ3(images, i, params->w1(), params->b1(), params->w3(), params->b3(), one_call, z3);
-          LoadImage(images, i, by_stage);
-          ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), by_stage);
-          const std::string what = absl::StrCat(baseline ? "baseline" : KernelsName(), ", K ", k, ", image ", i,
-                                                images.is_float() ? " (floats)" : " (pixels)");
-          ASSERT_EQ(one_call.a0, by_stage.a0) << what;
-          ASSERT_EQ(one_call.row_nonzero, by_stage.row_nonzero) << what;
-          ASSERT_EQ(one_call.nonzero_columns, by_stage.nonzero_columns) << what;
-          ASSERT_EQ(one_call.z1, by_stage.z1) << what;
-          ASSERT_EQ(one_call.z1_max, by_stage.z1_max) << what;
-          ASSERT_EQ(one_call.a2, by_stage.a2) << what;
-          for (int l = 0; l < kClasses; ++l) ASSERT_EQ(z3[l], by_stage.z3[l]) << what << ", z3[" << l << "]";
-          for (int l = kClasses; l < kClasses + 6; ++l) ASSERT_EQ(z3[l], 0.0f) << what << ", slack " << l;
+        for (size_t count : {1u, 2u, 13u, 16u}) {
+          const size_t begin = 40 - count - 3;
+          Workspace many(k), by_stage(k);
+          alignas(32) float z3[16 * kClasses + 6];
+          std::fill(std::begin(z3), std::end(z3), -1.0f);
+          ForwardImagesToZ3(images, begin, count, params->w1(), params->b1(), params->w3(), params->b3(), many, z3);
+          // Pixels: the images of the last kernel call have their window
+          // maxima and a2 in images_z1_max and images_a2.
+          const size_t per_call = ForwardImagesPerCall(k);
+          ASSERT_EQ(per_call, k == 1 ? 16u : 4u);
+          const size_t last_call = (count - 1) / per_call * per_call;
+          for (size_t j = 0; j < count; ++j) {
+            LoadImage(images, begin + j, by_stage);
+            ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), by_stage);
+            const std::string what = absl::StrCat(baseline ? "baseline" : KernelsName(), ", K ", k, ", ", count,
+                                                  " images, image ", j, images.is_float() ? " (floats)" : " (pixels)");
+            for (int l = 0; l < kClasses; ++l) {
+              ASSERT_EQ(z3[j * kClasses + l], by_stage.z3[l]) << what << ", z3[" << l << "]";
+            }
+            if (!images.is_float() && j >= last_call) {
+              const float* z1_max = many.images_z1_max.data() + (j - last_call) * n;
+              const float* a2 = many.images_a2.data() + (j - last_call) * n;
+              ASSERT_TRUE(std::equal(z1_max, z1_max + n, by_stage.z1_max.begin())) << what;
+              ASSERT_TRUE(std::equal(a2, a2 + n, by_stage.a2.begin())) << what;
+            }
+          }
+          const std::string what = absl::StrCat(baseline ? "baseline" : KernelsName(), ", K ", k, ", ", count,
+                                                images.is_float() ? " images (floats)" : " images (pixels)");
+          for (size_t l = count * kClasses; l < count * kClasses + 6; ++l) ASSERT_EQ(z3[l], 0.0f) << what << ", slack " << l;
+          ASSERT_EQ(many.a0, by_stage.a0) << what;
+          ASSERT_EQ(many.row_nonzero, by_stage.row_nonzero) << what;
+          ASSERT_EQ(many.nonzero_columns, by_stage.nonzero_columns) << what;
+          ASSERT_EQ(many.z1, by_stage.z1) << what;
+          if (images.is_float()) {
+            ASSERT_EQ(many.z1_max, by_stage.z1_max) << what;
+            ASSERT_EQ(many.a2, by_stage.a2) << what;
+          }
         }
       }
     }
