@@ -69,7 +69,7 @@ void ForwardExample(const float* w1, const float* b1, const float* w3, const flo
 // sigma to its images' z3 in one loop, whose sigmas overlap one another
 // (about 2% more images/s at K = 1). Images of pixels go through the forward
 // kernels ForwardImagesPerCall(K) at a time in one call, stage by stage
-// (about 5% more at K = 1); the window maxima and a2 of the last call's
+// (4-6.5% more at K = 1); the window maxima and a2 of the last call's
 // images are left in ws.images_z1_max and ws.images_a2 ([images][K][12][12]).
 // Floats are loaded and computed one image at a time (their z1_max and a2 in
 // ws's). ws.a0, row_nonzero, nonzero_columns and z1 are the last image's, as
