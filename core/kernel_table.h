@@ -32,13 +32,10 @@ struct KernelTable {
   // whose inputs are all zero (nonzero_columns) add nothing to dC/dw1.
   void (*conv_backward)(int k, const float* a0, const uint32_t* nonzero_columns, const float* a2,
                         const float* da2, const uint8_t* argmax, float* delta1, float* dw1, float* db1);
-  // The forward pass of one image in one call: pixels_to_padded_rows (only
-  // when pixels is not null; else a0, row_nonzero and nonzero_columns hold
-  // the image already), conv_pool_forward, activate and dense_forward (a3
-  // only when not null).
-  void (*forward)(int k, const uint8_t* pixels, float* a0, uint8_t* row_nonzero, uint32_t* nonzero_columns,
-                  const float* w1, const float* b1, const float* w3, const float* b3, float* z1, float* z1_max,
-                  float* a2, float* z3, float* a3);
+  // The forward pass of one image already in a0: conv_pool_forward,
+  // activate and dense_forward in one call (a3 only when not null).
+  void (*forward)(int k, const float* a0, const uint8_t* row_nonzero, const float* w1, const float* b1,
+                  const float* w3, const float* b3, float* z1, float* z1_max, float* a2, float* z3, float* a3);
   // The forward pass up to z3 of `count` images of pixels, one after the
   // other, in one call, stage by stage: pixels_to_padded_rows and
   // conv_pool_forward for each image, activate on all their window maxima,

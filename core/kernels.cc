@@ -49,8 +49,8 @@ void PrefetchImage(const ImageBatch& images, size_t i) {
 }
 
 void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws) {
-  Kernels().forward(ws.k, nullptr, ws.a0.data(), ws.row_nonzero.data(), ws.nonzero_columns.data(), w1, b1, w3,
-                    b3, ws.z1.data(), ws.z1_max.data(), ws.a2.data(), ws.z3.data(), ws.a3.data());
+  Kernels().forward(ws.k, ws.a0.data(), ws.row_nonzero.data(), w1, b1, w3, b3, ws.z1.data(), ws.z1_max.data(),
+                    ws.a2.data(), ws.z3.data(), ws.a3.data());
 }
 
 size_t ForwardImagesPerCall(int k) { return std::max<size_t>(1, 16 / static_cast<size_t>(k)); }
@@ -62,8 +62,8 @@ void ForwardImagesToZ3(const ImageBatch& images, size_t begin, size_t count, con
     for (size_t j = 0; j < count; ++j) {
       if (j + 1 < count) PrefetchImage(images, begin + j + 1);
       LoadImage(images, begin + j, ws);
-      kernels.forward(ws.k, nullptr, ws.a0.data(), ws.row_nonzero.data(), ws.nonzero_columns.data(), w1, b1, w3,
-                      b3, ws.z1.data(), ws.z1_max.data(), ws.a2.data(), z3 + j * kClasses, nullptr);
+      kernels.forward(ws.k, ws.a0.data(), ws.row_nonzero.data(), w1, b1, w3, b3, ws.z1.data(), ws.z1_max.data(),
+                      ws.a2.data(), z3 + j * kClasses, nullptr);
     }
     return;
   }
