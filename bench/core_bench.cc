@@ -140,9 +140,10 @@ BENCHMARK_CAPTURE(BM_ForwardStage, conv_pool, Stage::kConvPool);
 BENCHMARK_CAPTURE(BM_ForwardStage, activate, Stage::kActivate);
 BENCHMARK_CAPTURE(BM_ForwardStage, dense, Stage::kDense);
 
-// What each stage costs inside the whole pass: the K = 1 forward pass as
-// Predict runs it (pixels, conv_pool, activate, dense to z3), image after
-// image over the whole test set, with one stage left out (its outputs keep
+// What each stage costs inside the whole pass: the K = 1 forward pass of one
+// image (pixels, conv_pool, activate, dense to z3; Predict runs the same
+// stages over 16 images at a time), image after image over the whole test
+// set, with one stage left out (its outputs keep
 // the previous image's values, so the later stages still run on real data).
 // The pass's time minus a left-out run's time is that stage's share. (Left
 // without the pixel stage, the convolution sees the same image every time and

@@ -48,25 +48,35 @@ void PrefetchImage(const ImageBatch& images, size_t i) {
   for (size_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(begin + offset);
 }
 
-void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws) {
+namespace {
+
+// The forward kernel on the image loaded in ws, z3 and a3 (when not null) to
+// the given arrays.
+void ForwardLoaded(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws, float* z3,
+                   float* a3) {
   Kernels().forward(ws.k, ws.a0.data(), ws.row_nonzero.data(), w1, b1, w3, b3, ws.z1.data(), ws.z1_max.data(),
-                    ws.a2.data(), ws.z3.data(), ws.a3.data());
+                    ws.a2.data(), z3, a3);
+}
+
+}  // namespace
+
+void ForwardExample(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws) {
+  ForwardLoaded(w1, b1, w3, b3, ws, ws.z3.data(), ws.a3.data());
 }
 
 size_t ForwardImagesPerCall(int k) { return std::max<size_t>(1, 16 / static_cast<size_t>(k)); }
 
 void ForwardImagesToZ3(const ImageBatch& images, size_t begin, size_t count, const float* w1, const float* b1,
                        const float* w3, const float* b3, Workspace& ws, float* z3) {
-  const KernelTable& kernels = Kernels();
   if (images.is_float()) {
     for (size_t j = 0; j < count; ++j) {
       if (j + 1 < count) PrefetchImage(images, begin + j + 1);
       LoadImage(images, begin + j, ws);
-      kernels.forward(ws.k, ws.a0.data(), ws.row_nonzero.data(), w1, b1, w3, b3, ws.z1.data(), ws.z1_max.data(),
-                      ws.a2.data(), z3 + j * kClasses, nullptr);
+      ForwardLoaded(w1, b1, w3, b3, ws, z3 + j * kClasses, nullptr);
     }
     return;
   }
+  const KernelTable& kernels = Kernels();
   const size_t per_call = ForwardImagesPerCall(ws.k);
   const size_t values = std::min(count, per_call) * ws.k * kPoolSize;
   if (ws.images_z1_max.size() < values) {
