@@ -101,12 +101,12 @@ void BM_ForwardStage(benchmark::State& state, Stage stage) {
   Workspace ws(1);
   // Each stage's inputs, image after image.
   std::vector<float> a0(kImages * ws.a0.size()), z1_max(kImages * ws.z1_max.size()), a2(kImages * ws.a2.size());
-  std::vector<uint8_t> row_nonzero(kImages * kInputSide);
+  std::vector<uint32_t> nonzero_columns(kImages * kInputSide);
   for (int i = 0; i < kImages; ++i) {
     LoadImage(ImageBatch::FromPixels(absl::MakeConstSpan(pixels).subspan(i * kPixels, kPixels)), 0, ws);
     ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), ws);
     std::copy(ws.a0.begin(), ws.a0.end(), a0.begin() + i * ws.a0.size());
-    std::copy(ws.row_nonzero.begin(), ws.row_nonzero.end(), row_nonzero.begin() + i * kInputSide);
+    std::copy(ws.nonzero_columns.begin(), ws.nonzero_columns.end(), nonzero_columns.begin() + i * kInputSide);
     std::copy(ws.z1_max.begin(), ws.z1_max.end(), z1_max.begin() + i * ws.z1_max.size());
     std::copy(ws.a2.begin(), ws.a2.end(), a2.begin() + i * ws.a2.size());
   }
@@ -114,11 +114,10 @@ void BM_ForwardStage(benchmark::State& state, Stage stage) {
   for (auto _ : state) {
     switch (stage) {
       case Stage::kPixels:
-        kernels.pixels_to_padded_rows(pixels.data() + i * kPixels, ws.a0.data(), ws.row_nonzero.data(),
-                                      ws.nonzero_columns.data());
+        kernels.pixels_to_padded_rows(pixels.data() + i * kPixels, ws.a0.data(), ws.nonzero_columns.data());
         break;
       case Stage::kConvPool:
-        kernels.conv_pool_forward(1, a0.data() + i * ws.a0.size(), row_nonzero.data() + i * kInputSide,
+        kernels.conv_pool_forward(1, a0.data() + i * ws.a0.size(), nonzero_columns.data() + i * kInputSide,
                                   params->w1(), params->b1(), ws.z1.data(), ws.z1_max.data());
         break;
       case Stage::kActivate:
@@ -158,11 +157,10 @@ void BM_ForwardPassWithout(benchmark::State& state, std::optional<Stage> left_ou
   size_t i = 0;
   for (auto _ : state) {
     if (left_out != Stage::kPixels) {
-      kernels.pixels_to_padded_rows(test.images.data() + i * kPixels, ws.a0.data(), ws.row_nonzero.data(),
-                                    ws.nonzero_columns.data());
+      kernels.pixels_to_padded_rows(test.images.data() + i * kPixels, ws.a0.data(), ws.nonzero_columns.data());
     }
     if (left_out != Stage::kConvPool) {
-      kernels.conv_pool_forward(1, ws.a0.data(), ws.row_nonzero.data(), params->w1(), params->b1(), ws.z1.data(),
+      kernels.conv_pool_forward(1, ws.a0.data(), ws.nonzero_columns.data(), params->w1(), params->b1(), ws.z1.data(),
                                 ws.z1_max.data());
     }
     if (left_out != Stage::kActivate) kernels.activate(kPoolSize, ws.z1_max.data(), ws.a2.data());

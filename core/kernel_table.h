@@ -8,13 +8,13 @@
 namespace convnet {
 
 struct KernelTable {
-  // a0 = pixel / 255 into padded rows, which rows are all zero and which
-  // columns of each row are not (bit c of nonzero_columns[r]).
-  void (*pixels_to_padded_rows)(const uint8_t* pixels, float* a0, uint8_t* row_nonzero,
-                                uint32_t* nonzero_columns);
+  // a0 = pixel / 255 into padded rows, and which columns of each row are
+  // not zero (bit c of nonzero_columns[r]).
+  void (*pixels_to_padded_rows)(const uint8_t* pixels, float* a0, uint32_t* nonzero_columns);
   // z1 = b1 + w1 * a0 and the maximum z1 of each 2x2 window (max-pooling on
-  // z1: sigma is monotonic); row_nonzero marks the input rows that are not all zero.
-  void (*conv_pool_forward)(int k, const float* a0, const uint8_t* row_nonzero, const float* w1,
+  // z1: sigma is monotonic); nonzero_columns tells which rows and columns of
+  // a0 are all zero (they add nothing).
+  void (*conv_pool_forward)(int k, const float* a0, const uint32_t* nonzero_columns, const float* w1,
                             const float* b1, float* z1, float* z1_max);
   // a = sigma(z) for n values, n a multiple of 8: a2 = sigma(z1_max) for the
   // K*144 window maxima, or the a3 of several images in Predict.
@@ -34,17 +34,17 @@ struct KernelTable {
                         const float* da2, const uint8_t* argmax, float* delta1, float* dw1, float* db1);
   // The forward pass of one image already in a0: conv_pool_forward,
   // activate and dense_forward in one call (a3 only when not null).
-  void (*forward)(int k, const float* a0, const uint8_t* row_nonzero, const float* w1, const float* b1,
+  void (*forward)(int k, const float* a0, const uint32_t* nonzero_columns, const float* w1, const float* b1,
                   const float* w3, const float* b3, float* z1, float* z1_max, float* a2, float* z3, float* a3);
   // The forward pass up to z3 of `count` images of pixels, one after the
   // other, in one call, stage by stage: pixels_to_padded_rows and
   // conv_pool_forward for each image, activate on all their window maxima,
   // dense_forward for each. z1_max and a2 hold count*K*144 values, z3
-  // count*10 (+6 of slack); a0, row_nonzero, nonzero_columns and z1 are left
-  // as the last image's.
-  void (*forward_images)(int k, int count, const uint8_t* pixels, float* a0, uint8_t* row_nonzero,
-                         uint32_t* nonzero_columns, const float* w1, const float* b1, const float* w3,
-                         const float* b3, float* z1, float* z1_max, float* a2, float* z3);
+  // count*10 (+6 of slack); a0, nonzero_columns and z1 are left as the last
+  // image's.
+  void (*forward_images)(int k, int count, const uint8_t* pixels, float* a0, uint32_t* nonzero_columns,
+                         const float* w1, const float* b1, const float* w3, const float* b3, float* z1,
+                         float* z1_max, float* a2, float* z3);
 };
 
 namespace baseline {

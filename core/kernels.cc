@@ -18,7 +18,6 @@ Workspace::Workspace(int k)
       argmax(static_cast<size_t>(k) * kPoolSize + 8),
       da2(static_cast<size_t>(k) * kPoolSize),
       delta1(static_cast<size_t>(k) * kPoolSize),
-      row_nonzero(kInputSide, 1),
       nonzero_columns(kInputSide, (1u << kInputSide) - 1) {}
 
 void LoadInput(const float* a0, Workspace& ws) {
@@ -28,7 +27,6 @@ void LoadInput(const float* a0, Workspace& ws) {
     uint32_t columns = 0;
     for (int c = 0; c < kInputSide; ++c) columns |= static_cast<uint32_t>(dst[c] != 0.0f) << c;
     ws.nonzero_columns[r] = columns;
-    ws.row_nonzero[r] = columns != 0;
   }
 }
 
@@ -36,8 +34,7 @@ void LoadImage(const ImageBatch& images, size_t i, Workspace& ws) {
   if (images.is_float()) {
     LoadInput(images.floats().data() + i * kPixels, ws);
   } else {
-    Kernels().pixels_to_padded_rows(images.pixels().data() + i * kPixels, ws.a0.data(),
-                                    ws.row_nonzero.data(), ws.nonzero_columns.data());
+    Kernels().pixels_to_padded_rows(images.pixels().data() + i * kPixels, ws.a0.data(), ws.nonzero_columns.data());
   }
 }
 
@@ -54,7 +51,7 @@ namespace {
 // the given arrays.
 void ForwardLoaded(const float* w1, const float* b1, const float* w3, const float* b3, Workspace& ws, float* z3,
                    float* a3) {
-  Kernels().forward(ws.k, ws.a0.data(), ws.row_nonzero.data(), w1, b1, w3, b3, ws.z1.data(), ws.z1_max.data(),
+  Kernels().forward(ws.k, ws.a0.data(), ws.nonzero_columns.data(), w1, b1, w3, b3, ws.z1.data(), ws.z1_max.data(),
                     ws.a2.data(), z3, a3);
 }
 
@@ -85,7 +82,7 @@ void ForwardImagesToZ3(const ImageBatch& images, size_t begin, size_t count, con
   }
   for (size_t j = 0; j < count; j += per_call) {
     kernels.forward_images(ws.k, static_cast<int>(std::min(per_call, count - j)),
-                           images.pixels().data() + (begin + j) * kPixels, ws.a0.data(), ws.row_nonzero.data(),
+                           images.pixels().data() + (begin + j) * kPixels, ws.a0.data(),
                            ws.nonzero_columns.data(), w1, b1, w3, b3, ws.z1.data(), ws.images_z1_max.data(),
                            ws.images_a2.data(), z3 + j * kClasses);
   }

@@ -41,7 +41,6 @@ struct Workspace {
   std::vector<uint8_t> argmax; // [K][12][12], window position 0..3 (PoolArgmax)
   std::vector<float> da2;      // [K][12][12]
   std::vector<float> delta1;   // [K][12][12], delta1 at each window's argmax
-  std::vector<uint8_t> row_nonzero;  // [28], 0 when a0's row is all zero
   std::vector<uint32_t> nonzero_columns;  // [28], bit c set when a0[r][c] != 0
   // ForwardImagesToZ3's window maxima and a2 of each image of pixels,
   // [images][K][12][12], sized on first use.
@@ -72,7 +71,7 @@ void ForwardExample(const float* w1, const float* b1, const float* w3, const flo
 // (4-6.5% more at K = 1); the window maxima and a2 of the last call's
 // images are left in ws.images_z1_max and ws.images_a2 ([images][K][12][12]).
 // Floats are loaded and computed one image at a time (their z1_max and a2 in
-// ws's). ws.a0, row_nonzero, nonzero_columns and z1 are the last image's, as
+// ws's). ws.a0, nonzero_columns and z1 are the last image's, as
 // LoadImage and ForwardExample leave them.
 void ForwardImagesToZ3(const ImageBatch& images, size_t begin, size_t count, const float* w1, const float* b1,
                        const float* w3, const float* b3, Workspace& ws, float* z3);

@@ -160,7 +160,6 @@ TEST(KernelsTest, PixelsLoadAsPixelOver255ForEveryByteValue) {
     ASSERT_EQ(ws.a0[(i / kInputSide) * kPaddedInputStride + i % kInputSide], expected) << "pixel " << i;
   }
   for (int r = 0; r < kInputSide; ++r) {
-    EXPECT_EQ(ws.row_nonzero[r], r * kInputSide <= 255 * 3 ? 1 : 0) << r;
     uint32_t columns = 0;
     for (int c = 0; c < kInputSide; ++c) columns |= static_cast<uint32_t>(image[r * kInputSide + c] != 0) << c;
     EXPECT_EQ(ws.nonzero_columns[r], columns) << r;
@@ -182,7 +181,6 @@ TEST(KernelsTest, FloatImagesGiveTheSameOutputsAsTheirPixels) {
   for (Workspace* ws : {&from_pixels, &from_floats}) {
     ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), *ws);
   }
-  EXPECT_EQ(from_pixels.row_nonzero, from_floats.row_nonzero);
   EXPECT_EQ(from_pixels.nonzero_columns, from_floats.nonzero_columns);
   EXPECT_EQ(from_pixels.z1, from_floats.z1);
   EXPECT_EQ(from_pixels.z3, from_floats.z3);
@@ -191,7 +189,7 @@ TEST(KernelsTest, FloatImagesGiveTheSameOutputsAsTheirPixels) {
 // Predict's path (ForwardImagesToZ3: for pixels, the forward kernels of
 // several images in one call, stage by stage) gives each image the z3 that
 // LoadImage and ForwardExample give it, bit for bit, and the same window
-// maxima and a2; it leaves a0, the row and column masks and z1 as the last
+// maxima and a2; it leaves a0, the column masks and z1 as the last
 // image's. Pixels and floats, both instruction sets, K = 1 (all images in one
 // call) and K = 4 (four per call), runs of 1, 2, 13 and 16 images.
 TEST(KernelsTest, ForwardImagesToZ3IsLoadImageThenForwardExample) {
@@ -234,7 +232,6 @@ TEST(KernelsTest, ForwardImagesToZ3IsLoadImageThenForwardExample) {
                                                 images.is_float() ? " images (floats)" : " images (pixels)");
           for (size_t l = count * kClasses; l < count * kClasses + 6; ++l) ASSERT_EQ(z3[l], 0.0f) << what << ", slack " << l;
           ASSERT_EQ(many.a0, by_stage.a0) << what;
-          ASSERT_EQ(many.row_nonzero, by_stage.row_nonzero) << what;
           ASSERT_EQ(many.nonzero_columns, by_stage.nonzero_columns) << what;
           ASSERT_EQ(many.z1, by_stage.z1) << what;
           if (images.is_float()) {
@@ -286,6 +283,71 @@ TEST_P(SaturationTest, SaturatedActivationsFollowTheReferenceTieRule) {
 
 INSTANTIATE_TEST_SUITE_P(Kernels, SaturationTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Baseline" : "Processor"; });
+
+// An image whose non-zero columns span at most 12 has its convolution
+// computed 16 columns wide (the rest of z1 is b1): every z1 must be the one
+// the full-width computation gives. Each narrow MNIST digit is slid across
+// every column (the 16 columns clamped at both edges), then made wide by one
+// pixel at the far side; z1 outside that pixel's 5x5 reach must not change,
+// bit for bit. Both instruction sets, two maps.
+TEST(KernelsTest, NarrowImagesGiveTheZ1OfTheFullWidth) {
+  const Dataset& test = testing::BundledMnist().test;
+  auto params = Parameters::Initialize(2, 11);
+  ASSERT_TRUE(params.ok());
+  for (bool baseline : {false, true}) {
+    const ScopedKernels kernels(baseline);
+    int digits = 0, positions = 0;
+    for (size_t i = 0; i < test.size() && digits < 6; ++i) {
+      const absl::Span<const uint8_t> image = test.image(i);
+      int c0 = kInputSide, c1 = -1;
+      for (int p = 0; p < kPixels; ++p) {
+        if (image[p] == 0) continue;
+        c0 = std::min(c0, p % kInputSide);
+        c1 = std::max(c1, p % kInputSide);
+      }
+      const int width = c1 - c0 + 1;
+      if (c1 < 0 || width > 12) continue;
+      ++digits;
+      for (int left = 0; left + width <= kInputSide; ++left) {
+        std::vector<uint8_t> narrow(kPixels, 0);
+        for (int r = 0; r < kInputSide; ++r) {
+          for (int c = c0; c <= c1; ++c) narrow[r * kInputSide + left + c - c0] = image[r * kInputSide + c];
+        }
+        // One pixel at the far side (row 13) widens the image past 12 columns.
+        const int far_column = left >= kInputSide / 2 ? 0 : kInputSide - 1, far_row = 13;
+        std::vector<uint8_t> wide = narrow;
+        wide[far_row * kInputSide + far_column] = 200;
+        Workspace narrow_ws(2), wide_ws(2);
+        LoadImage(ImageBatch::FromPixels(narrow), 0, narrow_ws);
+        LoadImage(ImageBatch::FromPixels(wide), 0, wide_ws);
+        for (Workspace* ws : {&narrow_ws, &wide_ws}) {
+          ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), *ws);
+        }
+        int changed = 0;
+        for (int f = 0; f < 2; ++f) {
+          for (int j = 0; j < kConvSide; ++j) {
+            for (int k = 0; k < kConvSide; ++k) {
+              const size_t at = (f * kConvSide + j) * kConvSide + k;
+              const bool reached = j <= far_row && j + kKernelSide > far_row && k <= far_column &&
+                                   k + kKernelSide > far_column;
+              if (reached) {
+                changed += narrow_ws.z1[at] != wide_ws.z1[at];
+                continue;
+              }
+              ASSERT_EQ(narrow_ws.z1[at], wide_ws.z1[at])
+                  << (baseline ? "baseline" : KernelsName()) << ", test image " << i << " from column " << left
+                  << ", map " << f << ", z1[" << j << "][" << k << "]";
+            }
+          }
+        }
+        EXPECT_GT(changed, 0) << "the far pixel should change the z1 it reaches";
+        ++positions;
+      }
+    }
+    EXPECT_EQ(digits, 6);
+    EXPECT_GT(positions, 6 * 16);
+  }
+}
 
 TEST(KernelsTest, PredictedClassIsTheFirstLargestOutput) {
   const float a3[kClasses] = {0.1f, 0.7f, 0.2f, 0.7f, 0, 0, 0, 0, 0, 0.69f};
