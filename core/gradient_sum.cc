@@ -8,8 +8,7 @@
 namespace convnet {
 
 ChunkLayout::ChunkLayout(size_t m) {
-  constexpr size_t kTargetChunk = 16;
-  size_t chunks = (m + kTargetChunk - 1) / kTargetChunk;
+  size_t chunks = (m + kMaxSize - 1) / kMaxSize;  // so that size <= kMaxSize
   chunks += chunks % 2;
   chunks = std::max<size_t>(1, std::min(chunks, m));
   size = (m + chunks - 1) / chunks;
@@ -27,6 +26,13 @@ double GradientSum::Compute(const Parameters& params, const ImageBatch& images, 
     workspaces_.push_back(std::make_unique<Workspace>(k_));
     chunk_sums_.emplace_back(p);
     chunk_costs_.push_back(0.0);
+    chunk_a2_.emplace_back();
+    chunk_delta3_.emplace_back();
+  }
+  for (size_t c = 0; c < layout.count; ++c) {
+    // Buffers the size of a workspace's a2, which they trade places with.
+    while (chunk_a2_[c].size() < layout.size) chunk_a2_[c].emplace_back(workspaces_[c]->a2.size());
+    if (chunk_delta3_[c].size() < layout.size * 16) chunk_delta3_[c].resize(layout.size * 16);
   }
   const float* w1 = params.w1();
   const float* b1 = params.b1();
@@ -39,16 +45,24 @@ double GradientSum::Compute(const Parameters& params, const ImageBatch& images, 
     float* chunk_sum = c == 0 ? sum : chunk_sums_[c].data();
     std::memset(chunk_sum, 0, p * sizeof(float));
     double cost_sum = 0.0;
-    const size_t end = std::min(m, (c + 1) * layout.size);
-    for (size_t e = c * layout.size; e < end; ++e) {
+    const size_t begin = c * layout.size;
+    const size_t end = std::min(m, begin + layout.size);
+    std::vector<std::vector<float>>& a2 = chunk_a2_[c];
+    float* delta3 = chunk_delta3_[c].data();
+    const float* a2_of[ChunkLayout::kMaxSize];
+    for (size_t e = begin; e < end; ++e) {
       const uint32_t index = indices[e];
       if (e + 1 < end) PrefetchImage(images, indices[e + 1]);
       LoadImage(images, index, ws);
       ForwardExample(w1, b1, w3, b3, ws);
-      cost_sum += BackwardExample(w3, labels[index], cost, ws, chunk_sum);
+      cost_sum += BackwardExampleButDenseWeights(w3, labels[index], cost, ws, chunk_sum);
+      ws.a2.swap(a2[e - begin]);
+      a2_of[e - begin] = a2[e - begin].data();
+      std::copy_n(ws.delta3.begin(), 16, delta3 + (e - begin) * 16);
       if (exact_costs != nullptr) exact_costs[e] = ExampleCost(cost, ws.z3.data(), labels[index]);
       if (predicted != nullptr) predicted[e] = static_cast<uint8_t>(PredictedClass(ws.a3.data()));
     }
+    AddDenseWeightGradients(k_, end - begin, a2_of, delta3, chunk_sum);
     chunk_costs_[c] = cost_sum;
     if (stop != nullptr) stop->Done(end - c * layout.size);
   };

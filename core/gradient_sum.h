@@ -2,7 +2,8 @@
 // result that does not depend on the number of threads: the examples are cut
 // into chunks that depend only on their count (ChunkLayout), each chunk is
 // summed in example order into its own buffer, and the chunk sums are added in
-// chunk order. Used by the trainer (one per run, reused for every mini-batch)
+// chunk order. Within a chunk, dC/dw3 is added after its last example, for
+// all of them at once, each element still summed in example order. Used by the trainer (one per run, reused for every mini-batch)
 // and by ComputeGradient.
 #ifndef CONVNET_CORE_GRADIENT_SUM_H_
 #define CONVNET_CORE_GRADIENT_SUM_H_
@@ -23,6 +24,8 @@ namespace convnet {
 // Chunks for m examples: about 16 examples each, an even number of chunks
 // (so that two threads share small mini-batches evenly), never empty.
 struct ChunkLayout {
+  static constexpr size_t kMaxSize = 16;  // examples per chunk at most
+
   explicit ChunkLayout(size_t m);
   size_t count;  // number of chunks
   size_t size;   // examples per chunk (the last may have fewer)
@@ -49,6 +52,11 @@ class GradientSum {
   const int k_;
   std::vector<std::unique_ptr<Workspace>> workspaces_;  // one per chunk
   std::vector<std::vector<float>> chunk_sums_;          // one per chunk
+  // Per chunk, its examples' a2 (each swapped out of the workspace, no copy)
+  // and delta3 [examples][16]: dC/dw3 is added for the whole chunk at once
+  // (AddDenseWeightGradients).
+  std::vector<std::vector<std::vector<float>>> chunk_a2_;
+  std::vector<std::vector<float>> chunk_delta3_;
   std::vector<double> chunk_costs_;
 };
 

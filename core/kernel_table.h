@@ -25,9 +25,11 @@ struct KernelTable {
   // The position (0..3) of each window's maximum: the first maximum of z1,
   // moved to an earlier position whose a1 = sigma(z1) equals a2 (the tie rule).
   void (*pool_argmax)(int k, const float* z1, const float* z1_max, const float* a2, uint8_t* argmax);
-  // dC/dw3 += a2 delta3 (BP4) and da2 = sum_l delta3[l] w3[l] (the sum in BP2).
-  void (*dense_backward)(int n, const float* delta3, const float* a2, const float* w3, float* dw3,
-                         float* da2);
+  // da2 = sum_l delta3[l] w3[l] (the sum in BP2).
+  void (*dense_backward_input)(int n, const float* delta3, const float* w3, float* da2);
+  // dC/dw3 += a2_e delta3_e (BP4) for m examples, each element summed in
+  // example order; a2[e] points to example e's n values, delta3 [m][16].
+  void (*dense_weight_gradients)(int n, int m, const float* const* a2, const float* delta3, float* dw3);
   // delta1 at the argmaxes (BP2), dC/db1 (BP3) and dC/dw1 (BP4); windows
   // whose inputs are all zero (nonzero_columns) add nothing to dC/dw1.
   void (*conv_backward)(int k, const float* a0, const uint32_t* nonzero_columns, const float* a2,

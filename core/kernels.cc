@@ -98,12 +98,24 @@ void PoolArgmax(Workspace& ws) {
 }
 
 float BackwardExample(const float* w3, int label, Cost cost, Workspace& ws, float* gradient) {
+  const float estimate = BackwardExampleButDenseWeights(w3, label, cost, ws, gradient);
+  const float* a2 = ws.a2.data();
+  AddDenseWeightGradients(ws.k, 1, &a2, ws.delta3.data(), gradient);
+  return estimate;
+}
+
+void AddDenseWeightGradients(int k, size_t m, const float* const* a2, const float* delta3, float* gradient) {
+  const int n = k * kPoolSize;
+  float* dw3 = gradient + k * kKernelSize + k;
+  Kernels().dense_weight_gradients(n, static_cast<int>(m), a2, delta3, dw3);
+}
+
+float BackwardExampleButDenseWeights(const float* w3, int label, Cost cost, Workspace& ws, float* gradient) {
   PoolArgmax(ws);
   const int k = ws.k, n = k * kPoolSize;
   float* dw1 = gradient;
   float* db1 = dw1 + k * kKernelSize;
-  float* dw3 = db1 + k;
-  float* db3 = dw3 + kClasses * n;
+  float* db3 = db1 + k + kClasses * n;  // after dw3
   float estimate = 0.0f;
   float product = 1.0f;
   for (int l = 0; l < kClasses; ++l) {
@@ -124,7 +136,7 @@ float BackwardExample(const float* w3, int label, Cost cost, Workspace& ws, floa
   }
   if (cost == Cost::kCrossEntropy) estimate += std::log(product);
   const KernelTable& kernels = Kernels();
-  kernels.dense_backward(n, ws.delta3.data(), ws.a2.data(), w3, dw3, ws.da2.data());
+  kernels.dense_backward_input(n, ws.delta3.data(), w3, ws.da2.data());
   kernels.conv_backward(k, ws.a0.data(), ws.nonzero_columns.data(), ws.a2.data(), ws.da2.data(),
                         ws.argmax.data(), ws.delta1.data(), dw1, db1);
   return estimate;

@@ -97,6 +97,18 @@ void PoolArgmax(Workspace& ws);
 // float estimate of C_x (for progress reports; network.h's ExampleCost is exact).
 float BackwardExample(const float* w3, int label, Cost cost, Workspace& ws, float* gradient);
 
+// BackwardExample without dC/dw3's term a2 delta3 (BP4 for w3), which
+// AddDenseWeightGradients adds for many examples at once from ws.a2 and
+// ws.delta3 (GradientSum: one example at a time, the read-modify-write of
+// dw3 sets the pace of the whole backward pass at K = 20).
+float BackwardExampleButDenseWeights(const float* w3, int label, Cost cost, Workspace& ws, float* gradient);
+
+// dC/dw3 += a2_e delta3_e (BP4) for examples e = 0 .. m-1 into `gradient`
+// (flat layout, K maps), each element summed in example order: bit for bit
+// what BackwardExample after each example adds. a2[e] points to example e's
+// K*144 values; delta3 [m][16].
+void AddDenseWeightGradients(int k, size_t m, const float* const* a2, const float* delta3, float* gradient);
+
 // delta1 [K][24][24] of the last BackwardExample (zero outside the argmaxes);
 // for the explain variant.
 void Delta1(const Workspace& ws, float* delta1);

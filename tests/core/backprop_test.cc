@@ -1,10 +1,13 @@
 // The public entry points of network.h: batch gradients equal the mean of the
 // reference's per-example gradients, do not depend on the thread count, and
 // bad input is rejected with a message.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "core/gradient_sum.h"
 #include "core/image_batch.h"
+#include "core/kernels.h"
 #include "core/network.h"
 #include "core/parameters.h"
 #include "core/reference.h"
@@ -59,6 +62,48 @@ TEST(BackpropTest, GradientIsBitIdenticalWithOneOrTwoThreads) {
   ASSERT_TRUE(serial.ok() && parallel.ok());
   EXPECT_EQ(serial->gradient, parallel->gradient);
   EXPECT_EQ(serial->costs, parallel->costs);
+}
+
+// GradientSum adds dC/dw3 once per chunk, for all its examples at once
+// (AddDenseWeightGradients); its sum must be bit for bit the chunks' sums of
+// BackwardExample after each example, added in chunk order. K = 1 and 3, both
+// costs, shuffled indices, chunks of 1 to 16 examples, serial and on two threads.
+TEST(BackpropTest, GradientSumIsBackwardExampleAfterEachExample) {
+  const Dataset data = testing::BundledMnist().test.Prefix(80);
+  const ImageBatch images = ImageBatch::FromPixels(data.images);
+  ThreadPool two(2);
+  for (int k : {1, 3}) {
+    auto params = Parameters::Initialize(k, 21);
+    ASSERT_TRUE(params.ok());
+    for (Cost cost : {Cost::kCrossEntropy, Cost::kQuadratic}) {
+      for (size_t m : {1u, 5u, 10u, 37u, 64u}) {
+        std::vector<uint32_t> indices(m);
+        for (size_t e = 0; e < m; ++e) indices[e] = static_cast<uint32_t>((e * 29 + 7) % data.size());
+        std::vector<float> expected(params->size(), 0.0f), chunk(params->size());
+        const ChunkLayout layout(m);
+        ASSERT_LE(layout.size, ChunkLayout::kMaxSize);
+        Workspace ws(k);
+        for (size_t c = 0; c < layout.count; ++c) {
+          std::fill(chunk.begin(), chunk.end(), 0.0f);
+          for (size_t e = c * layout.size; e < std::min(m, (c + 1) * layout.size); ++e) {
+            LoadImage(images, indices[e], ws);
+            ForwardExample(params->w1(), params->b1(), params->w3(), params->b3(), ws);
+            BackwardExample(params->w3(), data.labels[indices[e]], cost, ws, chunk.data());
+          }
+          for (size_t i = 0; i < chunk.size(); ++i) expected[i] = c == 0 ? chunk[i] : expected[i] + chunk[i];
+        }
+        for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two}) {
+          GradientSum gradient_sum(k);
+          std::vector<float> sum(params->size(), -1.0f);
+          gradient_sum.Compute(*params, images, data.labels.data(), indices.data(), m, cost, pool, sum.data());
+          for (size_t i = 0; i < sum.size(); ++i) {
+            ASSERT_EQ(sum[i], expected[i]) << "K " << k << ", " << m << " examples, parameter " << i
+                                           << (pool != nullptr ? ", two threads" : "");
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(BackpropTest, ExplainAgreesWithComputeGradient) {
