@@ -3,8 +3,9 @@
 // into chunks that depend only on their count (ChunkLayout), each chunk is
 // summed in example order into its own buffer, and the chunk sums are added in
 // chunk order. Within a chunk, dC/dw3 is added after its last example, for
-// all of them at once, each element still summed in example order. Used by the trainer (one per run, reused for every mini-batch)
-// and by ComputeGradient.
+// all of them at once, each element still summed in example order. Used by
+// the trainer (one per run, reused for every mini-batch) and by
+// ComputeGradient.
 #ifndef CONVNET_CORE_GRADIENT_SUM_H_
 #define CONVNET_CORE_GRADIENT_SUM_H_
 
@@ -21,8 +22,8 @@
 
 namespace convnet {
 
-// Chunks for m examples: about 16 examples each, an even number of chunks
-// (so that two threads share small mini-batches evenly), never empty.
+// Chunks for m examples: up to kMaxSize (16) examples each, an even number of
+// chunks (so that two threads share small mini-batches evenly), never empty.
 struct ChunkLayout {
   static constexpr size_t kMaxSize = 16;  // examples per chunk at most
 
