@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/kernel_table.h"
+#include "core/parameters.h"
 #include "core/sigmoid.h"
 
 namespace convnet {
@@ -105,17 +106,16 @@ float BackwardExample(const float* w3, int label, Cost cost, Workspace& ws, floa
 }
 
 void AddDenseWeightGradients(int k, size_t m, const float* const* a2, const float* delta3, float* gradient) {
-  const int n = k * kPoolSize;
-  float* dw3 = gradient + k * kKernelSize + k;
-  Kernels().dense_weight_gradients(n, static_cast<int>(m), a2, delta3, dw3);
+  Kernels().dense_weight_gradients(k * kPoolSize, static_cast<int>(m), a2, delta3,
+                                   gradient + Parameters::W3Offset(k));
 }
 
 float BackwardExampleButDenseWeights(const float* w3, int label, Cost cost, Workspace& ws, float* gradient) {
   PoolArgmax(ws);
   const int k = ws.k, n = k * kPoolSize;
-  float* dw1 = gradient;
-  float* db1 = dw1 + k * kKernelSize;
-  float* db3 = db1 + k + kClasses * n;  // after dw3
+  float* dw1 = gradient + Parameters::W1Offset(k);
+  float* db1 = gradient + Parameters::B1Offset(k);
+  float* db3 = gradient + Parameters::B3Offset(k);
   float estimate = 0.0f;
   float product = 1.0f;
   for (int l = 0; l < kClasses; ++l) {
