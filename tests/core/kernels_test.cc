@@ -288,9 +288,10 @@ INSTANTIATE_TEST_SUITE_P(Kernels, SaturationTest, ::testing::Bool(),
 // An image whose non-zero columns span at most 12 has its convolution
 // computed 16 columns wide (the rest of z1 is b1): every z1 must be the one
 // the full-width computation gives. Each narrow MNIST digit is slid across
-// every column (the 16 columns clamped at both edges), then made wide by one
-// pixel at the far side; z1 outside that pixel's 5x5 reach must not change,
-// bit for bit. Both instruction sets, two maps.
+// every column (the 16 columns clamped at both edges), and also moved up to
+// row 0 and down to row 27 (the first and last rows of the rings), then made
+// wide by one pixel at the far side; z1 outside that pixel's 5x5 reach must
+// not change, bit for bit. Both instruction sets, two maps.
 TEST(KernelsTest, NarrowImagesGiveTheZ1OfTheFullWidth) {
   const Dataset& test = testing::BundledMnist().test;
   auto params = Parameters::Initialize(2, 11);
@@ -300,19 +301,27 @@ TEST(KernelsTest, NarrowImagesGiveTheZ1OfTheFullWidth) {
     int digits = 0, positions = 0;
     for (size_t i = 0; i < test.size() && digits < 6; ++i) {
       const absl::Span<const uint8_t> image = test.image(i);
-      int c0 = kInputSide, c1 = -1;
+      int c0 = kInputSide, c1 = -1, r0 = kInputSide, r1 = -1;
       for (int p = 0; p < kPixels; ++p) {
         if (image[p] == 0) continue;
         c0 = std::min(c0, p % kInputSide);
         c1 = std::max(c1, p % kInputSide);
+        r0 = std::min(r0, p / kInputSide);
+        r1 = std::max(r1, p / kInputSide);
       }
       const int width = c1 - c0 + 1;
       if (c1 < 0 || width > 12) continue;
       ++digits;
-      for (int left = 0; left + width <= kInputSide; ++left) {
+      // (first column, rows moved down by): every column in place, then the
+      // digit against the top and against the bottom edge.
+      std::vector<std::pair<int, int>> placements;
+      for (int left = 0; left + width <= kInputSide; ++left) placements.emplace_back(left, 0);
+      placements.emplace_back(0, -r0);
+      placements.emplace_back(kInputSide - width, kInputSide - 1 - r1);
+      for (const auto& [left, down] : placements) {
         std::vector<uint8_t> narrow(kPixels, 0);
-        for (int r = 0; r < kInputSide; ++r) {
-          for (int c = c0; c <= c1; ++c) narrow[r * kInputSide + left + c - c0] = image[r * kInputSide + c];
+        for (int r = r0; r <= r1; ++r) {
+          for (int c = c0; c <= c1; ++c) narrow[(r + down) * kInputSide + left + c - c0] = image[r * kInputSide + c];
         }
         // One pixel at the far side (row 13) widens the image past 12 columns.
         const int far_column = left >= kInputSide / 2 ? 0 : kInputSide - 1, far_row = 13;
@@ -337,7 +346,7 @@ TEST(KernelsTest, NarrowImagesGiveTheZ1OfTheFullWidth) {
               }
               ASSERT_EQ(narrow_ws.z1[at], wide_ws.z1[at])
                   << (baseline ? "baseline" : KernelsName()) << ", test image " << i << " from column " << left
-                  << ", map " << f << ", z1[" << j << "][" << k << "]";
+                  << ", moved down " << down << ", map " << f << ", z1[" << j << "][" << k << "]";
             }
           }
         }
