@@ -47,7 +47,7 @@ double GradientSum::Compute(const Parameters& params, const ImageBatch& images, 
     double cost_sum = 0.0;
     const size_t begin = c * layout.size;
     const size_t end = std::min(m, begin + layout.size);
-    std::vector<std::vector<float>>& a2 = chunk_a2_[c];
+    std::vector<AlignedVector<float>>& a2 = chunk_a2_[c];
     float* delta3 = chunk_delta3_[c].data();
     const float* a2_of[ChunkLayout::kMaxSize];
     for (size_t e = begin; e < end; ++e) {

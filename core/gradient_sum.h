@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/aligned_vector.h"
 #include "core/cost.h"
 #include "core/image_batch.h"
 #include "core/kernels.h"
@@ -56,7 +57,7 @@ class GradientSum {
   // Per chunk, its examples' a2 (each swapped out of the workspace, no copy)
   // and delta3 [examples][16]: dC/dw3 is added for the whole chunk at once
   // (AddDenseWeightGradients).
-  std::vector<std::vector<std::vector<float>>> chunk_a2_;
+  std::vector<std::vector<AlignedVector<float>>> chunk_a2_;
   std::vector<std::vector<float>> chunk_delta3_;
   std::vector<double> chunk_costs_;
 };

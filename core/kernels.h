@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/aligned_vector.h"
 #include "core/cost.h"
 #include "core/image_batch.h"
 #include "core/shape.h"
@@ -34,17 +35,18 @@ struct Workspace {
   explicit Workspace(int k);
 
   int k;
-  std::vector<float> a0;       // [28][32] (columns 28..31 are zero)
-  std::vector<float> z1;       // [K][24][24] (+ slack for vector loads)
-  std::vector<float> z1_max;   // [K][12][12] (+ slack), the maximum z1 of each window
-  std::vector<float> a2;       // [K][12][12] (+ slack)
-  std::vector<uint8_t> argmax; // [K][12][12], window position 0..3 (PoolArgmax)
-  std::vector<float> da2;      // [K][12][12]
-  std::vector<float> delta1;   // [K][12][12], delta1 at each window's argmax
+  // The float arrays start on a cache line (aligned_vector.h).
+  AlignedVector<float> a0;       // [28][32] (columns 28..31 are zero)
+  AlignedVector<float> z1;       // [K][24][24] (+ slack for vector loads)
+  AlignedVector<float> z1_max;   // [K][12][12] (+ slack), the maximum z1 of each window
+  AlignedVector<float> a2;       // [K][12][12] (+ slack)
+  std::vector<uint8_t> argmax;   // [K][12][12], window position 0..3 (PoolArgmax)
+  AlignedVector<float> da2;      // [K][12][12]
+  AlignedVector<float> delta1;   // [K][12][12], delta1 at each window's argmax
   std::vector<uint32_t> nonzero_columns;  // [28], bit c set when a0[r][c] != 0
   // ForwardImagesToZ3's window maxima and a2 of each image of pixels,
   // [images][K][12][12], sized on first use.
-  std::vector<float> images_z1_max, images_a2;
+  AlignedVector<float> images_z1_max, images_a2;
   alignas(32) std::array<float, 16> z3{}, a3{}, delta3{};
 };
 

@@ -359,6 +359,21 @@ TEST(KernelsTest, NarrowImagesGiveTheZ1OfTheFullWidth) {
   }
 }
 
+// The workspace's float arrays start on 64-byte cache lines (aligned_vector.h),
+// for every K, and so do the a2 buffers GradientSum swaps with them.
+TEST(KernelsTest, WorkspaceArraysStartOnCacheLines) {
+  auto on_line = [](const float* p) { return reinterpret_cast<uintptr_t>(p) % 64 == 0; };
+  for (int k : {1, 2, 3, 20, 64}) {
+    Workspace ws(k);
+    for (const AlignedVector<float>* v : {&ws.a0, &ws.z1, &ws.z1_max, &ws.a2, &ws.da2, &ws.delta1}) {
+      EXPECT_TRUE(on_line(v->data())) << "K = " << k;
+    }
+    ws.images_z1_max.resize(100);
+    ws.images_a2.resize(100);
+    EXPECT_TRUE(on_line(ws.images_z1_max.data()) && on_line(ws.images_a2.data())) << "K = " << k;
+  }
+}
+
 TEST(KernelsTest, PredictedClassIsTheFirstLargestOutput) {
   const float a3[kClasses] = {0.1f, 0.7f, 0.2f, 0.7f, 0, 0, 0, 0, 0, 0.69f};
   EXPECT_EQ(PredictedClass(a3), 1);
