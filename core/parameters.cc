@@ -1,5 +1,6 @@
 #include "core/parameters.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_format.h"
@@ -17,12 +18,12 @@ absl::Status ValidateMapCount(int k) {
 
 absl::StatusOr<Parameters> Parameters::Zeros(int k) {
   if (absl::Status s = ValidateMapCount(k); !s.ok()) return s;
-  return Parameters(k, std::vector<float>(ParameterCount(k), 0.0f));
+  return Parameters(k);
 }
 
 absl::StatusOr<Parameters> Parameters::Initialize(int k, uint64_t seed) {
   if (absl::Status s = ValidateMapCount(k); !s.ok()) return s;
-  Parameters p(k, std::vector<float>(ParameterCount(k)));
+  Parameters p(k);
   Random random(seed);
   // Weights ~ N(0, 1/sqrt(n_in)), biases ~ N(0, 1), drawn in flat-layout order.
   const double w1_scale = 1.0 / std::sqrt(static_cast<double>(kKernelSize));
@@ -47,7 +48,9 @@ absl::StatusOr<Parameters> Parameters::FromFlat(int k, absl::Span<const float> f
           absl::StrFormat("parameter %d is not finite (%f)", i, flat[i]));
     }
   }
-  return Parameters(k, std::vector<float>(flat.begin(), flat.end()));
+  Parameters p(k);
+  std::copy(flat.begin(), flat.end(), p.mutable_flat().begin());
+  return p;
 }
 
 }  // namespace convnet

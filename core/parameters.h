@@ -1,14 +1,17 @@
 // The parameters of the network for K feature maps, stored flat in the layout
 // of NETWORK.md ("Parameter layout"): w1 [K][5][5], b1 [K], w3 [10][K][12][12],
 // b3 [10], each row-major. This flat vector is what goes on the wire and to disk.
+// In memory it is a FlatBuffer: w3 starts on a cache line.
 #ifndef CONVNET_CORE_PARAMETERS_H_
 #define CONVNET_CORE_PARAMETERS_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "core/flat_buffer.h"
 #include "core/shape.h"
 
 namespace convnet {
@@ -29,17 +32,17 @@ class Parameters {
   static absl::StatusOr<Parameters> FromFlat(int k, absl::Span<const float> flat);
 
   int k() const { return k_; }
-  size_t size() const { return values_.size(); }
+  size_t size() const { return ParameterCount(k_); }
 
-  absl::Span<const float> flat() const { return values_; }
-  absl::Span<float> mutable_flat() { return absl::MakeSpan(values_); }
+  absl::Span<const float> flat() const { return values_.span(); }
+  absl::Span<float> mutable_flat() { return values_.span(); }
 
   // Views of each block. w1: [K][5][5]; b1: [K]; w3: [10][K][12][12]; b3: [10].
-  const float* w1() const { return values_.data(); }
+  const float* w1() const { return flat().data(); }
   const float* b1() const { return w1() + k_ * kKernelSize; }
   const float* w3() const { return b1() + k_; }
   const float* b3() const { return w3() + kClasses * k_ * kPoolSize; }
-  float* w1() { return values_.data(); }
+  float* w1() { return mutable_flat().data(); }
   float* b1() { return w1() + k_ * kKernelSize; }
   float* w3() { return b1() + k_; }
   float* b3() { return w3() + kClasses * k_ * kPoolSize; }
@@ -51,14 +54,15 @@ class Parameters {
   static size_t B3Offset(int k) { return W3Offset(k) + static_cast<size_t>(kClasses) * k * kPoolSize; }
 
   friend bool operator==(const Parameters& a, const Parameters& b) {
-    return a.k_ == b.k_ && a.values_ == b.values_;
+    return a.k_ == b.k_ && std::equal(a.flat().begin(), a.flat().end(), b.flat().begin());
   }
 
  private:
-  Parameters(int k, std::vector<float> values) : k_(k), values_(std::move(values)) {}
+  // Zeros for K maps (K already validated).
+  explicit Parameters(int k) : k_(k), values_(k) {}
 
   int k_;
-  std::vector<float> values_;
+  FlatBuffer values_;
 };
 
 // OK when 1 <= k <= 64; otherwise INVALID_ARGUMENT naming the value.

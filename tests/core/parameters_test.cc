@@ -1,6 +1,9 @@
 #include "core/parameters.h"
 
 #include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -65,6 +68,31 @@ TEST(ParametersTest, FromFlatRejectsWrongLengthAndNonFiniteValues) {
   auto nan = Parameters::FromFlat(1, flat);
   ASSERT_FALSE(nan.ok());
   EXPECT_THAT(nan.status().message(), HasSubstr("parameter 1475 is not finite"));
+}
+
+// w3 starts on a 64-byte cache line for every K, however the parameters were
+// made or copied, and flat() still holds exactly the values given.
+TEST(ParametersTest, W3StartsOnACacheLineAndFlatHoldsTheValuesGiven) {
+  auto on_line = [](const float* p) { return reinterpret_cast<uintptr_t>(p) % 64 == 0; };
+  for (int k = kMinMaps; k <= kMaxMaps; ++k) {
+    auto zeros = Parameters::Zeros(k);
+    auto initialized = Parameters::Initialize(k, 7);
+    ASSERT_TRUE(zeros.ok() && initialized.ok()) << k;
+    std::vector<float> flat(ParameterCount(k));
+    for (size_t i = 0; i < flat.size(); ++i) flat[i] = static_cast<float>(i) * 0.25f;
+    auto from_flat = Parameters::FromFlat(k, flat);
+    ASSERT_TRUE(from_flat.ok()) << k;
+    const Parameters copy = *from_flat;
+    const std::initializer_list<const Parameters*> all = {&*zeros, &*initialized, &*from_flat, &copy};
+    for (const Parameters* p : all) {
+      EXPECT_TRUE(on_line(p->w3())) << "K = " << k;
+      EXPECT_EQ(p->flat().size(), ParameterCount(k));
+      EXPECT_EQ(p->w1(), p->flat().data());
+    }
+    EXPECT_EQ(std::vector<float>(from_flat->flat().begin(), from_flat->flat().end()), flat) << k;
+    EXPECT_EQ(copy, *from_flat);
+    EXPECT_FALSE(copy == *zeros);
+  }
 }
 
 }  // namespace
