@@ -1,7 +1,11 @@
 // The parameters of the network for K feature maps, stored flat in the layout
 // of NETWORK.md ("Parameter layout"): w1 [K][5][5], b1 [K], w3 [10][K][12][12],
 // b3 [10], each row-major. This flat vector is what goes on the wire and to disk.
-// In memory it is a FlatBuffer: w3 starts on a cache line.
+// In memory it follows a few floats of padding in cache-line-aligned storage,
+// so that w3 starts on a 64-byte line, and with it every row of w3 (K*576
+// bytes apart): the dense layer reads w3 in 32-byte vectors, and at malloc's
+// placement half of them crossed a line. (Gradient sums placed the same way
+// were no faster; they stay where malloc puts them.)
 #ifndef CONVNET_CORE_PARAMETERS_H_
 #define CONVNET_CORE_PARAMETERS_H_
 
@@ -11,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "core/flat_buffer.h"
+#include "core/aligned_vector.h"
 #include "core/shape.h"
 
 namespace convnet {
@@ -34,8 +38,8 @@ class Parameters {
   int k() const { return k_; }
   size_t size() const { return ParameterCount(k_); }
 
-  absl::Span<const float> flat() const { return values_.span(); }
-  absl::Span<float> mutable_flat() { return values_.span(); }
+  absl::Span<const float> flat() const { return absl::MakeConstSpan(storage_.data() + Padding(k_), size()); }
+  absl::Span<float> mutable_flat() { return absl::MakeSpan(storage_.data() + Padding(k_), size()); }
 
   // Views of each block. w1: [K][5][5]; b1: [K]; w3: [10][K][12][12]; b3: [10].
   const float* w1() const { return flat().data(); }
@@ -59,10 +63,16 @@ class Parameters {
 
  private:
   // Zeros for K maps (K already validated).
-  explicit Parameters(int k) : k_(k), values_(k) {}
+  explicit Parameters(int k) : k_(k), storage_(Padding(k) + ParameterCount(k), 0.0f) {}
+
+  // Floats before w1 in storage_, so that w3 lands on a cache line.
+  static size_t Padding(int k) {
+    constexpr size_t kFloatsPerLine = kCacheLine / sizeof(float);
+    return (kFloatsPerLine - W3Offset(k) % kFloatsPerLine) % kFloatsPerLine;
+  }
 
   int k_;
-  FlatBuffer values_;
+  AlignedVector<float> storage_;  // Padding(k) floats, then flat()
 };
 
 // OK when 1 <= k <= 64; otherwise INVALID_ARGUMENT naming the value.
