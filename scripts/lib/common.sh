@@ -10,7 +10,8 @@ CONVNET_BUILD_PACKAGES=(
 CONVNET_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev openssl)
 CONVNET_PYTHON_PACKAGES=(python3 python3-grpcio python3-protobuf)
 CONVNET_CONTAINER_PACKAGES=(podman runc debootstrap)
-# scripts/fuzz: Debian's clang with libFuzzer and the sanitizer runtimes.
+# scripts/fuzz and scripts/sanitize (ASan + UBSan): Debian's clang with
+# libFuzzer and the sanitizer runtimes.
 CONVNET_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 
 # The Debian interpreter: the one that sees python3-grpcio (a python3 earlier
@@ -94,6 +95,18 @@ configure_and_build() {
   fi
 }
 
+# build_asan [TARGETS...]: the one clang build that serves both the fuzzers
+# (scripts/fuzz) and the ASan + UBSan tests (scripts/sanitize): every library
+# instrumented for libFuzzer and ASan + UBSan, the tests and the fuzz targets
+# in one tree, so that neither script compiles what the other has built.
+# Its directory is $CONVNET_ASAN_BUILD_DIR.
+build_asan() {
+  ensure_packages "${CONVNET_BUILD_PACKAGES[@]}" "${CONVNET_TEST_PACKAGES[@]}" "${CONVNET_FUZZ_PACKAGES[@]}"
+  configure_and_build "$CONVNET_ASAN_BUILD_DIR" -DCMAKE_CXX_COMPILER=/usr/bin/clang++-14 -DCONVNET_FUZZ=ON \
+    -DCONVNET_SANITIZE=address -DCONVNET_BUILD_TESTS=ON -DCONVNET_BUILD_BENCH=OFF \
+    -DCONVNET_BUILD_SERVICE=ON -- "$@"
+}
+
 # wait_for_server CLIENT ADDRESS SECONDS [PID]: polls the health check until
 # the server answers SERVING. Fails early when process PID has exited.
 wait_for_server() {
@@ -132,3 +145,4 @@ stop_process() {
 
 CONVNET_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CONVNET_JOBS=${CONVNET_JOBS:-2}
+CONVNET_ASAN_BUILD_DIR=${CONVNET_ASAN_BUILD_DIR:-$CONVNET_ROOT/build-asan}
