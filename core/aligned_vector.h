@@ -1,7 +1,7 @@
 // A std::vector whose data starts on a 64-byte cache line: the kernels' 32-byte
 // loads and stores then cross a line at the same offsets on every run (with
 // malloc's 16-byte alignment, where they cross changes with the heap, and so
-// does the speed: the forward pass of K = 1 varied by up to 3% with it).
+// does the speed; docs/BENCHMARKS.md, "Code and data alignment").
 #ifndef CONVNET_CORE_ALIGNED_VECTOR_H_
 #define CONVNET_CORE_ALIGNED_VECTOR_H_
 

@@ -67,10 +67,11 @@ void ForwardExample(const float* w1, const float* b1, const float* w3, const flo
 // The forward pass up to z3 of images begin .. begin + count - 1, image j's
 // z3 to z3[10 j .. 10 j + 9] (z3[10 count .. 10 count + 5] are written too,
 // as zeros); a3 = sigma(z3) is left to OutputActivations. Predict applies
-// sigma to its images' z3 in one loop, whose sigmas overlap one another
-// (about 2% more images/s at K = 1). Images of pixels go through the forward
-// kernels ForwardImagesPerCall(K) at a time in one call, stage by stage
-// (4-6.5% more at K = 1); the window maxima and a2 of the last call's
+// sigma to its images' z3 in one loop, whose sigmas overlap one another.
+// Images of pixels go through the forward kernels ForwardImagesPerCall(K) at a
+// time in one call, stage by stage, so that an image's sigmas and dense sums
+// do not wait on the end of its own convolution (docs/BENCHMARKS.md, "Measured
+// design choices"); the window maxima and a2 of the last call's
 // images are left in ws.images_z1_max and ws.images_a2 ([images][K][12][12]).
 // Floats are loaded and computed one image at a time (their z1_max and a2 in
 // ws's). ws.a0, nonzero_columns and z1 are the last image's, as

@@ -4,8 +4,9 @@
 // In memory it follows a few floats of padding in cache-line-aligned storage,
 // so that w3 starts on a 64-byte line, and with it every row of w3 (K*576
 // bytes apart): the dense layer reads w3 in 32-byte vectors, and at malloc's
-// placement half of them crossed a line. (Gradient sums placed the same way
-// were no faster; they stay where malloc puts them.)
+// placement half of them crossed a line. Gradient sums stay where malloc puts
+// them: aligning them does not speed training (docs/BENCHMARKS.md, "Code and
+// data alignment").
 #ifndef CONVNET_CORE_PARAMETERS_H_
 #define CONVNET_CORE_PARAMETERS_H_
 

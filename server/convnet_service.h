@@ -30,7 +30,7 @@ struct ServiceLimits {
 // Predict runs on gRPC's callback API: the handler answers on the thread that
 // read the request, with no hand-off to a synchronous-server thread. At
 // concurrency 64 that is what brings a one-image Predict near the health
-// check's calls/s (docs/BENCHMARKS.md, Service). The other methods stay
+// check's calls/s (docs/BENCHMARKS.md, "The service"). The other methods stay
 // synchronous: they are rarer and some of them block (CancelTrainingJob waits,
 // WatchTrainingJob streams), which the callback threads must not do.
 class ConvNetService final : public v1::ConvNet::WithCallbackMethod_Predict<v1::ConvNet::Service> {

@@ -33,13 +33,13 @@ const convnet::server::ServerOptions kDefaults;
 // - Each new thread gets its own arena, up to 8 per core, and an arena keeps
 //   the memory its thread freed. gRPC's synchronous server starts and ends
 //   threads as the load changes, so under concurrent large calls the arenas
-//   held ~355 MiB against ~140 MiB with one arena per core.
+//   hold far more memory than one arena per core does.
 // - The mmap threshold normally grows to the largest block freed (up to
 //   32 MiB), after which message buffers of 100 KiB..MiBs come from the heap
 //   and stay there. A fixed 64 KiB threshold gives them back at once, and a
-//   1 MiB trim threshold returns the heap's free top: peak resident memory
-//   while serving 64 concurrent Predicts of 256 images fell from 143 MiB to
-//   91 MiB at the same throughput (docs/BENCHMARKS.md, Service).
+//   1 MiB trim threshold returns the heap's free top, which lowers the peak
+//   resident memory at the same throughput.
+// The figures are in docs/BENCHMARKS.md, "The service".
 // An explicit MALLOC_ARENA_MAX / GLIBC_TUNABLES in the environment wins.
 void TuneMalloc() {
 #ifdef M_ARENA_MAX
