@@ -217,9 +217,9 @@ absl::Status ConvNetService::CheckDeadlineBeforeAnswer(const grpc::ServerContext
   if (test_hooks_.before_answer) test_hooks_.before_answer(deadline);
   const absl::Time now = absl::Now();
   if (now < deadline) return absl::OkStatus();
-  return absl::DeadlineExceededError(absl::StrCat("the call's deadline passed ",
-                                                  absl::FormatDuration(absl::Trunc(now - deadline, absl::Milliseconds(1))),
-                                                  " before its answer was ready"));
+  const absl::Duration late = absl::Trunc(now - deadline, absl::Milliseconds(1));
+  return absl::DeadlineExceededError(
+      absl::StrCat("the call's deadline passed ", absl::FormatDuration(late), " before its answer was ready"));
 }
 
 // --- Predict ----------------------------------------------------------------
