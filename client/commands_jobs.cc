@@ -42,10 +42,16 @@ int RunJobs(Connection& connection, const Arguments& arguments) {
     if (!parsed.ok()) return UsageError("jobs", parsed.status().message());
     request.set_state(*parsed);
   }
+  // Every page, joined into one response.
   convnet::v1::ListTrainingJobsResponse response;
-  auto context = connection.NewCallContext();
-  grpc::Status status = connection.stub().ListTrainingJobs(context.get(), request, &response);
-  if (!status.ok()) return connection.ReportError("ListTrainingJobs", status);
+  do {
+    convnet::v1::ListTrainingJobsResponse page;
+    auto context = connection.NewCallContext();
+    grpc::Status status = connection.stub().ListTrainingJobs(context.get(), request, &page);
+    if (!status.ok()) return connection.ReportError("ListTrainingJobs", status);
+    for (auto& job : *page.mutable_jobs()) *response.add_jobs() = std::move(job);
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
 
   if (absl::GetFlag(FLAGS_json)) {
     absl::PrintF("%s\n", ProtoToJson(response));

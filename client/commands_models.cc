@@ -66,11 +66,27 @@ int RunModels(Connection& connection, const Arguments& arguments) {
   if (!arguments.empty()) {
     return UsageError("models", "no arguments (use `model NAME` for one model)");
   }
+  // Every page, joined into one response: a model split across two pages
+  // (its versions did not fit in one) becomes one entry again.
   convnet::v1::ListModelsResponse response;
-  auto context = connection.NewCallContext();
-  grpc::Status status =
-      connection.stub().ListModels(context.get(), convnet::v1::ListModelsRequest(), &response);
-  if (!status.ok()) return connection.ReportError("ListModels", status);
+  convnet::v1::ListModelsRequest request;
+  do {
+    convnet::v1::ListModelsResponse page;
+    auto context = connection.NewCallContext();
+    grpc::Status status = connection.stub().ListModels(context.get(), request, &page);
+    if (!status.ok()) return connection.ReportError("ListModels", status);
+    for (auto& model : *page.mutable_models()) {
+      const int last = response.models_size() - 1;
+      if (last >= 0 && response.models(last).name() == model.name()) {
+        convnet::v1::Model* joined = response.mutable_models(last);
+        joined->set_latest_version(model.latest_version());
+        for (auto& version : *model.mutable_versions()) *joined->add_versions() = std::move(version);
+      } else {
+        *response.add_models() = std::move(model);
+      }
+    }
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
   if (absl::GetFlag(FLAGS_json)) {
     absl::PrintF("%s\n", ProtoToJson(response));
     return kExitOk;
@@ -116,10 +132,25 @@ int RunModel(Connection& connection, const Arguments& arguments) {
   request.set_version(version);
   request.set_include_parameters(absl::GetFlag(FLAGS_parameters));
 
+  // Every page of the versions, joined into one response.
   convnet::v1::GetModelResponse response;
-  auto context = connection.NewCallContext();
-  grpc::Status status = connection.stub().GetModel(context.get(), request, &response);
-  if (!status.ok()) return connection.ReportError("GetModel", status);
+  do {
+    convnet::v1::GetModelResponse page;
+    auto context = connection.NewCallContext();
+    grpc::Status status = connection.stub().GetModel(context.get(), request, &page);
+    if (!status.ok()) return connection.ReportError("GetModel", status);
+    const bool first_page = request.page_token().empty();
+    request.set_page_token(page.next_page_token());
+    if (first_page) {
+      response = std::move(page);
+    } else {
+      response.mutable_model()->set_latest_version(page.model().latest_version());
+      for (auto& version : *page.mutable_model()->mutable_versions()) {
+        *response.mutable_model()->add_versions() = std::move(version);
+      }
+    }
+  } while (!request.page_token().empty());
+  response.clear_next_page_token();
   if (absl::GetFlag(FLAGS_json)) {
     absl::PrintF("%s\n", ProtoToJson(response));
     return kExitOk;

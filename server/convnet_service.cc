@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -20,6 +21,7 @@
 #include "core/stop_token.h"
 #include "server/log.h"
 #include "server/names.h"
+#include "server/paging.h"
 #include "server/proto_conversion.h"
 #include "server/request_decoding.h"
 #include "server/status_conversion.h"
@@ -91,6 +93,41 @@ absl::Status DeadlineIfCancelledAtIt(const absl::Status& status, const grpc::Ser
   return absl::DeadlineExceededError(absl::StrCat(status.message(), " by the client at its deadline"));
 }
 
+// Adds items[first..] to `out`, each converted by `fill`, while the page has
+// room: at most `limit` items and what `budget` allows (the first one always
+// when `at_least_one`, so that a page is never empty for want of space).
+// Returns the index after the last item added.
+template <typename Item, typename Proto, typename Fill>
+size_t FillPage(const std::vector<Item>& items, size_t first, size_t limit, bool at_least_one, PageBudget& budget,
+                google::protobuf::RepeatedPtrField<Proto>* out, const Fill& fill) {
+  size_t next = first;
+  while (next < items.size() && next - first < limit) {
+    Proto* item = out->Add();
+    fill(items[next], item);
+    if (!budget.Take(item->ByteSizeLong()) && !(at_least_one && next == first)) {
+      out->RemoveLast();
+      break;
+    }
+    ++next;
+  }
+  return next;
+}
+
+// The index of the first of `versions` (ascending) after version `after`.
+size_t FirstVersionAfter(const std::vector<ServedVersion>& versions, int64_t after) {
+  return std::upper_bound(versions.begin(), versions.end(), after,
+                          [](int64_t version, const ServedVersion& served) { return version < served.version; }) -
+         versions.begin();
+}
+
+// Releases a --max_concurrent_gradients slot when the call ends.
+struct GradientsSlot {
+  std::atomic<int>* taken = nullptr;
+  ~GradientsSlot() {
+    if (taken != nullptr) taken->fetch_sub(1);
+  }
+};
+
 }  // namespace
 
 template <typename Body>
@@ -153,13 +190,15 @@ bool ConvNetService::WaitUntilIdle(absl::Time deadline) const {
 }
 
 ConvNetService::ConvNetService(ModelRepository* repository, DatasetRegistry* datasets, JobManager* jobs,
-                               ThreadPool* pool, const ServiceLimits& limits, const Authorizer* authorizer)
+                               ThreadPool* pool, const ServiceLimits& limits, const Authorizer* authorizer,
+                               ServiceTestHooks test_hooks)
     : repository_(repository),
       datasets_(datasets),
       jobs_(jobs),
       pool_(pool),
       limits_(limits),
-      authorizer_(authorizer) {}
+      authorizer_(authorizer),
+      test_hooks_(std::move(test_hooks)) {}
 
 absl::Status ConvNetService::CheckResponseSize(const google::protobuf::Message& response,
                                                absl::string_view hint) const {
@@ -171,6 +210,16 @@ absl::Status ConvNetService::CheckResponseSize(const google::protobuf::Message& 
                                                      " (--max_message_bytes); ", hint));
   }
   return absl::OkStatus();
+}
+
+absl::Status ConvNetService::CheckDeadlineBeforeAnswer(const grpc::ServerContextBase& context) const {
+  const absl::Time deadline = DeadlineOf(context);
+  if (test_hooks_.before_answer) test_hooks_.before_answer(deadline);
+  const absl::Time now = absl::Now();
+  if (now < deadline) return absl::OkStatus();
+  const absl::Duration late = absl::Trunc(now - deadline, absl::Milliseconds(1));
+  return absl::DeadlineExceededError(
+      absl::StrCat("the call's deadline passed ", absl::FormatDuration(late), " before its answer was ready"));
 }
 
 // --- Predict ----------------------------------------------------------------
@@ -202,6 +251,7 @@ absl::Status ConvNetService::DoPredict(const grpc::ServerContextBase& context, c
     out->mutable_outputs()->Assign(prediction.a3.begin(), prediction.a3.end());
     out->set_predicted_class(prediction.predicted_class);
   }
+  CONVNET_RETURN_IF_ERROR(CheckDeadlineBeforeAnswer(context));
   stats_.RecordPrediction(served.model_name, served.version, static_cast<int64_t>(predictions.size()));
   return absl::OkStatus();
 }
@@ -331,14 +381,25 @@ grpc::Status ConvNetService::GetTrainingJob(grpc::ServerContext* context, const 
 
 grpc::Status ConvNetService::ListTrainingJobs(grpc::ServerContext* context, const v1::ListTrainingJobsRequest* request,
                                               v1::ListTrainingJobsResponse* response) {
-  return Handle(RpcMethod::kListTrainingJobs, *context, [&]() -> absl::Status {
-    if (!request->model_name().empty()) {
-      CONVNET_RETURN_IF_ERROR(ValidateName("model_name", request->model_name()));
-    }
-    CONVNET_ASSIGN_OR_RETURN(std::optional<JobState> state, JobStateFilterFromProto("state", request->state()));
-    for (const JobInfo& job : jobs_->List(request->model_name(), state)) ToProto(job, response->add_jobs());
-    return CheckResponseSize(*response, "filter by model_name or state");
-  });
+  return Handle(RpcMethod::kListTrainingJobs, *context, [&] { return DoListTrainingJobs(*request, response); });
+}
+
+absl::Status ConvNetService::DoListTrainingJobs(const v1::ListTrainingJobsRequest& request,
+                                                v1::ListTrainingJobsResponse* response) {
+  if (!request.model_name().empty()) CONVNET_RETURN_IF_ERROR(ValidateName("model_name", request.model_name()));
+  CONVNET_ASSIGN_OR_RETURN(std::optional<JobState> state, JobStateFilterFromProto("state", request.state()));
+  CONVNET_ASSIGN_OR_RETURN(const int page_size, ResolvePageSize("page_size", request.page_size()));
+  const std::string query =
+      absl::StrCat("ListTrainingJobs model_name=", request.model_name(), " state=", request.state());
+  // The key: the id of the last job of the previous page.
+  CONVNET_ASSIGN_OR_RETURN(const std::string older_than, DecodePageToken("page_token", request.page_token(), query));
+  // One more than the page holds tells whether another page follows.
+  const std::vector<JobInfo> jobs = jobs_->List(request.model_name(), state, older_than, page_size + 1);
+  PageBudget budget(limits_.max_message_bytes);
+  const size_t next = FillPage(jobs, 0, page_size, /*at_least_one=*/true, budget, response->mutable_jobs(),
+                               [](const JobInfo& job, v1::TrainingJob* out) { ToProto(job, out); });
+  if (next < jobs.size()) response->set_next_page_token(EncodePageToken(query, jobs[next - 1].id));
+  return CheckResponseSize(*response, "a single job is over the limit");
 }
 
 grpc::Status ConvNetService::CancelTrainingJob(grpc::ServerContext* context,
@@ -432,6 +493,7 @@ absl::Status ConvNetService::DoGetGradients(const grpc::ServerContextBase& conte
 
   const size_t n = examples.labels.size();
   const int k = parameters->k();
+  GradientsSlot slot;
   if (request.include_deltas()) {
     // delta1 (4 bytes) and the mask (1 byte) per conv position, plus z3, a3, delta3.
     const size_t estimate = n * (static_cast<size_t>(k) * kConvSize * 5 + 3 * kClasses * 4 + 64) +
@@ -442,6 +504,17 @@ absl::Status ConvNetService::DoGetGradients(const grpc::ServerContextBase& conte
           FormatBytes(estimate), ", over the server's limit of ", FormatBytes(limits_.max_message_bytes),
           " (--max_message_bytes); send fewer examples"));
     }
+    // Each such call holds up to a few times its response in memory: only
+    // --max_concurrent_gradients run at once; the others are refused at once.
+    if (gradients_in_flight_.fetch_add(1) >= limits_.max_concurrent_gradients) {
+      gradients_in_flight_.fetch_sub(1);
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "include_deltas: the server already computes ", limits_.max_concurrent_gradients,
+          " GetGradients calls with deltas, its limit (--max_concurrent_gradients=",
+          limits_.max_concurrent_gradients, "); retry later, or call without include_deltas"));
+    }
+    slot.taken = &gradients_in_flight_;
+    if (test_hooks_.gradients_admitted) test_hooks_.gradients_admitted();
   }
 
   BatchGradient gradient;
@@ -472,21 +545,72 @@ absl::Status ConvNetService::DoGetGradients(const grpc::ServerContextBase& conte
     deltas->mutable_delta1()->Assign(explanation.delta1.begin(), explanation.delta1.end());
     deltas->set_argmax_mask(explanation.argmax_mask.data(), explanation.argmax_mask.size());
   }
-  return CheckResponseSize(*response, "send fewer examples");
+  CONVNET_RETURN_IF_ERROR(CheckResponseSize(*response, "send fewer examples"));
+  return CheckDeadlineBeforeAnswer(context);
 }
 
 // --- Models -----------------------------------------------------------------
 
-grpc::Status ConvNetService::ListModels(grpc::ServerContext* context, const v1::ListModelsRequest*,
+grpc::Status ConvNetService::ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
                                         v1::ListModelsResponse* response) {
-  return Handle(RpcMethod::kListModels, *context, [&] { return DoListModels(response); });
+  return Handle(RpcMethod::kListModels, *context, [&] { return DoListModels(*request, response); });
 }
 
-absl::Status ConvNetService::DoListModels(v1::ListModelsResponse* response) {
-  for (const ModelVersions& model : repository_->List()) {
-    ToProto(model, model.versions.back().version, /*include_parameters=*/false, response->add_models());
+absl::Status ConvNetService::DoListModels(const v1::ListModelsRequest& request, v1::ListModelsResponse* response) {
+  CONVNET_ASSIGN_OR_RETURN(const int page_size, ResolvePageSize("page_size", request.page_size()));
+  constexpr absl::string_view kQuery = "ListModels";
+  // The key: "<name>" after a whole model, "<name>/<version>" inside one.
+  CONVNET_ASSIGN_OR_RETURN(const std::string key, DecodePageToken("page_token", request.page_token(), kQuery));
+  std::string after_model = key;
+  int64_t after_version = 0;  // 0: the whole model `after_model` is done
+  if (const size_t slash = key.find('/'); slash != std::string::npos) {
+    after_model = key.substr(0, slash);
+    if (!absl::SimpleAtoi(key.substr(slash + 1), &after_version) || after_version < 1) {
+      return MalformedPageToken("page_token");
+    }
   }
-  return CheckResponseSize(*response, "use GetModel for one model at a time");
+
+  const std::vector<ModelVersions> models = repository_->List();
+  auto start = std::lower_bound(models.begin(), models.end(), after_model,
+                                [](const ModelVersions& model, const std::string& name) {
+                                  return model.model_name < name;
+                                });
+  if (!key.empty() && after_version == 0 && start != models.end() && start->model_name == after_model) ++start;
+  PageBudget budget(limits_.max_message_bytes);
+  const auto metadata = [](const ServedVersion& version, v1::ModelVersion* out) {
+    ToProto(version, /*include_parameters=*/false, out);
+  };
+  std::string next_key;
+  int models_added = 0;
+  for (auto model = start; model != models.end(); ++model) {
+    if (models_added == page_size) {
+      next_key = std::prev(model)->model_name;
+      break;
+    }
+    const size_t first = model->model_name == after_model ? FirstVersionAfter(model->versions, after_version) : 0;
+    if (first == model->versions.size()) continue;
+    const bool first_on_page = response->models().empty();
+    v1::Model* out = response->add_models();
+    out->set_name(model->model_name);
+    out->set_latest_version(model->versions.back().version);
+    const bool fits = budget.Take(out->ByteSizeLong());  // the model's own fields
+    const size_t next = fits || first_on_page ? FillPage(model->versions, first, SIZE_MAX, first_on_page, budget,
+                                                         out->mutable_versions(), metadata)
+                                              : first;
+    if (next == first) {
+      // Not one of its versions fits: the page ends before this model.
+      response->mutable_models()->RemoveLast();
+      next_key = std::prev(model)->model_name;
+      break;
+    }
+    ++models_added;
+    if (next < model->versions.size()) {
+      next_key = absl::StrCat(model->model_name, "/", model->versions[next - 1].version);
+      break;
+    }
+  }
+  if (!next_key.empty()) response->set_next_page_token(EncodePageToken(kQuery, next_key));
+  return CheckResponseSize(*response, "a single version is over the limit");
 }
 
 grpc::Status ConvNetService::GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
@@ -499,14 +623,37 @@ grpc::Status ConvNetService::GetModel(grpc::ServerContext* context, const v1::Ge
 absl::Status ConvNetService::DoGetModel(const v1::GetModelRequest& request, v1::GetModelResponse* response) {
   CONVNET_RETURN_IF_ERROR(ValidateName("model_name", request.model_name()));
   CONVNET_RETURN_IF_ERROR(ValidateVersion("version", request.version()));
+  CONVNET_ASSIGN_OR_RETURN(const int page_size, ResolvePageSize("page_size", request.page_size()));
+  if (request.version() != 0 && !request.page_token().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("page_token: pages are of every version (version 0), got version ",
+                                                   request.version(), " and a page_token"));
+  }
   CONVNET_ASSIGN_OR_RETURN(ModelVersions model, repository_->GetModel(request.model_name()));
-  const int64_t latest = model.versions.back().version;
+  v1::Model* out = response->mutable_model();
+  out->set_name(model.model_name);
+  out->set_latest_version(model.versions.back().version);
+  const auto convert = [&](const ServedVersion& version, v1::ModelVersion* converted) {
+    ToProto(version, request.include_parameters(), converted);
+  };
   if (request.version() != 0) {
     CONVNET_ASSIGN_OR_RETURN(ServedVersion one, repository_->Get(request.model_name(), request.version()));
-    model.versions = {std::move(one)};
+    convert(one, out->add_versions());
+    return CheckResponseSize(*response, "a single version is over the limit");
   }
-  ToProto(model, latest, request.include_parameters(), response->mutable_model());
-  return CheckResponseSize(*response, "ask for one version at a time");
+  const std::string query = absl::StrCat("GetModel model_name=", request.model_name(),
+                                         " include_parameters=", request.include_parameters());
+  // The key: the last version of the previous page.
+  CONVNET_ASSIGN_OR_RETURN(const std::string key, DecodePageToken("page_token", request.page_token(), query));
+  int64_t after = 0;
+  if (!key.empty() && (!absl::SimpleAtoi(key, &after) || after < 1)) return MalformedPageToken("page_token");
+  PageBudget budget(limits_.max_message_bytes);
+  const size_t first = FirstVersionAfter(model.versions, after);
+  const size_t next = FillPage(model.versions, first, page_size, /*at_least_one=*/true, budget,
+                               out->mutable_versions(), convert);
+  if (next < model.versions.size()) {
+    response->set_next_page_token(EncodePageToken(query, absl::StrCat(model.versions[next - 1].version)));
+  }
+  return CheckResponseSize(*response, "a single version is over the limit");
 }
 
 // --- GetServerStats ---------------------------------------------------------

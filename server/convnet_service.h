@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -25,6 +26,21 @@ struct ServiceLimits {
   size_t max_batch = 1024;                // images per Predict, examples per GetGradients
   size_t max_message_bytes = 64 << 20;    // largest response the service builds
   size_t max_inline_examples = 60000;     // examples per inline training or evaluation set
+  int max_concurrent_gradients = 2;       // GetGradients calls with include_deltas at once; >= 1
+};
+
+// Seams for tests that must hold a call at an exact point of its handler
+// (e.g. until its deadline has passed). Each, when set, runs on the handler's
+// thread; the server binary never sets them, and unset they cost one test of
+// an empty std::function.
+struct ServiceTestHooks {
+  // GetGradients with include_deltas, once the call holds one of the
+  // --max_concurrent_gradients slots, before any work.
+  std::function<void()> gradients_admitted;
+  // Predict and GetGradients, once the work is done, just before the handler
+  // checks the call's deadline and answers. `deadline` is the call's
+  // (InfiniteFuture when it has none).
+  std::function<void(absl::Time deadline)> before_answer;
 };
 
 // Predict runs on gRPC's callback API: the handler answers on the thread that
@@ -38,7 +54,8 @@ class ConvNetService final : public v1::ConvNet::WithCallbackMethod_Predict<v1::
   // Every pointer must outlive the service. `authorizer` null = no call needs
   // a token; otherwise every call is checked by it before its body runs.
   ConvNetService(ModelRepository* repository, DatasetRegistry* datasets, JobManager* jobs, ThreadPool* pool,
-                 const ServiceLimits& limits, const Authorizer* authorizer = nullptr);
+                 const ServiceLimits& limits, const Authorizer* authorizer = nullptr,
+                 ServiceTestHooks test_hooks = {});
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context, const v1::PredictRequest* request,
                                     v1::PredictResponse* response) override;
@@ -85,7 +102,8 @@ class ConvNetService final : public v1::ConvNet::WithCallbackMethod_Predict<v1::
   grpc::Status Handle(RpcMethod method, const grpc::ServerContextBase& context, bool exports_parameters,
                       Body&& body);
 
-  // Predict and GetGradients stop when the call's deadline passes (DEADLINE_EXCEEDED).
+  // Predict and GetGradients stop when the call's deadline passes, and answer
+  // DEADLINE_EXCEEDED also when it passes after the work, before the answer.
   absl::Status DoPredict(const grpc::ServerContextBase& context, const v1::PredictRequest& request,
                          v1::PredictResponse* response);
   absl::Status DoTrain(const v1::TrainRequest& request, v1::TrainResponse* response);
@@ -95,12 +113,17 @@ class ConvNetService final : public v1::ConvNet::WithCallbackMethod_Predict<v1::
                        grpc::ServerWriter<v1::WatchTrainingJobResponse>& writer);
   absl::Status DoGetGradients(const grpc::ServerContextBase& context, const v1::GetGradientsRequest& request,
                               v1::GetGradientsResponse* response);
-  absl::Status DoListModels(v1::ListModelsResponse* response);
+  absl::Status DoListTrainingJobs(const v1::ListTrainingJobsRequest& request,
+                                  v1::ListTrainingJobsResponse* response);
+  absl::Status DoListModels(const v1::ListModelsRequest& request, v1::ListModelsResponse* response);
   absl::Status DoGetModel(const v1::GetModelRequest& request, v1::GetModelResponse* response);
   absl::Status DoGetServerStats(v1::GetServerStatsResponse* response);
 
   // RESOURCE_EXHAUSTED when a built response is over --max_message_bytes.
   absl::Status CheckResponseSize(const google::protobuf::Message& response, absl::string_view hint) const;
+  // Predict and GetGradients, when the work is done: DEADLINE_EXCEEDED when
+  // the call's deadline has passed (nobody waits for the answer), else OK.
+  absl::Status CheckDeadlineBeforeAnswer(const grpc::ServerContextBase& context) const;
 
   ModelRepository* const repository_;
   DatasetRegistry* const datasets_;
@@ -108,7 +131,10 @@ class ConvNetService final : public v1::ConvNet::WithCallbackMethod_Predict<v1::
   ThreadPool* const pool_;
   const ServiceLimits limits_;
   const Authorizer* const authorizer_;
+  const ServiceTestHooks test_hooks_;
   std::atomic<int> in_flight_{0};
+  // GetGradients calls with include_deltas past their admission.
+  std::atomic<int> gradients_in_flight_{0};
   std::atomic<bool> draining_{false};
   const absl::Time started_ = absl::Now();
   ServerStats stats_;

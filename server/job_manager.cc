@@ -86,6 +86,15 @@ bool ParseJobId(absl::string_view id, int64_t* run, int64_t* sequence) {
          absl::SimpleAtoi(id.substr(dash + 1), sequence);
 }
 
+// A job's place in submission order: by run, then sequence (every run's ids
+// exceed the previous runs'); an id of another form sorts first, by its text.
+std::tuple<int64_t, int64_t, std::string> SubmissionOrder(absl::string_view id) {
+  int64_t run = 0;
+  int64_t sequence = 0;
+  if (!ParseJobId(id, &run, &sequence)) run = sequence = 0;
+  return std::make_tuple(run, sequence, std::string(id));
+}
+
 // Why a job recorded as QUEUED or RUNNING is FAILED after a restart.
 std::string InterruptedError(const JobInfo& info) {
   std::string error = absl::StrCat("interrupted: the server stopped while the job was ",
@@ -124,16 +133,10 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Open(const JobManagerOpt
 }
 
 void JobManager::Restore(std::vector<JobInfo> records, const std::vector<std::string>& recorded_ids) {
-  // Submission order: by run, then sequence (every run's ids exceed the
-  // previous runs'); ForgetOldFinishedJobs then drops the oldest.
-  auto order = [](const JobInfo& info) {
-    int64_t run = 0;
-    int64_t sequence = 0;
-    if (!ParseJobId(info.id, &run, &sequence)) run = sequence = 0;
-    return std::make_tuple(run, sequence, info.id);
-  };
-  std::sort(records.begin(), records.end(),
-            [&](const JobInfo& a, const JobInfo& b) { return order(a) < order(b); });
+  // Submission order; ForgetOldFinishedJobs then drops the oldest.
+  std::sort(records.begin(), records.end(), [](const JobInfo& a, const JobInfo& b) {
+    return SubmissionOrder(a.id) < SubmissionOrder(b.id);
+  });
 
   int64_t highest_run = 0;
   for (const std::string& id : recorded_ids) {
@@ -279,12 +282,16 @@ absl::StatusOr<JobInfo> JobManager::Get(absl::string_view id) const {
   return job->info;
 }
 
-std::vector<JobInfo> JobManager::List(absl::string_view model_name, std::optional<JobState> state) const {
+std::vector<JobInfo> JobManager::List(absl::string_view model_name, std::optional<JobState> state,
+                                      absl::string_view older_than, size_t limit) const {
+  std::optional<std::tuple<int64_t, int64_t, std::string>> bound;
+  if (!older_than.empty()) bound = SubmissionOrder(older_than);
   std::vector<JobInfo> result;
   absl::MutexLock lock(&mu_);
-  for (auto it = jobs_.rbegin(); it != jobs_.rend(); ++it) {
+  for (auto it = jobs_.rbegin(); it != jobs_.rend() && result.size() < limit; ++it) {
     absl::ReaderMutexLock job_lock(&(*it)->mu);
     const JobInfo& info = (*it)->info;
+    if (bound.has_value() && !(SubmissionOrder(info.id) < *bound)) continue;
     if (!model_name.empty() && info.model_name != model_name) continue;
     if (state.has_value() && info.state != *state) continue;
     result.push_back(info);

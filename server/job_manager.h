@@ -141,8 +141,12 @@ class JobManager {
   // NOT_FOUND naming the id when the job is unknown (or long forgotten).
   absl::StatusOr<JobInfo> Get(absl::string_view id) const;
 
-  // Newest first; `model_name` "" and `state` nullopt match everything.
-  std::vector<JobInfo> List(absl::string_view model_name, std::optional<JobState> state) const;
+  // Newest first; `model_name` "" and `state` nullopt match everything. With
+  // `older_than` set to a job id (known or not, e.g. a job forgotten since),
+  // only the jobs submitted before that one (in id order, which is submission
+  // order: "<run>-<sequence>" compared as numbers); at most `limit` jobs.
+  std::vector<JobInfo> List(absl::string_view model_name, std::optional<JobState> state,
+                            absl::string_view older_than = "", size_t limit = SIZE_MAX) const;
 
   // Requests cancellation and waits until the job is in a final state or
   // `deadline` passes; returns the job as it then is. FAILED_PRECONDITION when

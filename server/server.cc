@@ -77,6 +77,10 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max_inline_examples must be >= 1, got ", options.max_inline_examples));
   }
+  if (options.max_concurrent_gradients < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_concurrent_gradients must be >= 1, got ", options.max_concurrent_gradients));
+  }
   if (absl::Status tls = ValidateServerTlsFiles(options.tls); !tls.ok()) return tls;
   if (options.auth_all && options.auth_token_file.empty()) {
     return absl::InvalidArgumentError("--auth_all needs --auth_token_file (the token every call must carry)");
@@ -120,8 +124,8 @@ absl::StatusOr<std::unique_ptr<ConvNetServer>> ConvNetServer::Start(const Server
   server->service_ = std::make_unique<ConvNetService>(
       server->repository_.get(), server->datasets_.get(), server->jobs_.get(), server->pool_.get(),
       ServiceLimits{static_cast<size_t>(options.max_batch), static_cast<size_t>(options.max_message_bytes),
-                    static_cast<size_t>(options.max_inline_examples)},
-      server->authorizer_.get());
+                    static_cast<size_t>(options.max_inline_examples), options.max_concurrent_gradients},
+      server->authorizer_.get(), options.test_hooks);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -34,10 +34,13 @@ struct ServerOptions {
   int max_message_bytes = 64 << 20;       // per message, both directions; >= 1 MiB
   int max_batch = 1024;                   // images per Predict, examples per GetGradients; >= 1
   int max_inline_examples = 60000;        // examples per inline training or evaluation set; >= 1
+  int max_concurrent_gradients = 2;       // GetGradients calls with include_deltas at once; >= 1
   // Security (docs/SECURITY.md). TLS files: none = plaintext.
   ServerTlsFiles tls;
   std::string auth_token_file;            // "" = no token is needed for any call
   bool auth_all = false;                  // the token for every ConvNet method; needs auth_token_file
+  // Tests only (convnet_service.h); the binary leaves them unset.
+  ServiceTestHooks test_hooks;
 };
 
 // INVALID_ARGUMENT naming the flag and value when an option is out of range,

@@ -68,6 +68,9 @@ ABSL_FLAG(int, max_message_bytes, kDefaults.max_message_bytes, "largest request 
 ABSL_FLAG(int, max_batch, kDefaults.max_batch, "most images per Predict and examples per GetGradients");
 ABSL_FLAG(int, max_inline_examples, kDefaults.max_inline_examples,
           "most examples in a training or evaluation set sent inline with Train");
+ABSL_FLAG(int, max_concurrent_gradients, kDefaults.max_concurrent_gradients,
+          "GetGradients calls with include_deltas computed at once (each holds up to about 3 x "
+          "--max_message_bytes); more are refused with RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of the server; with --tls_key, serve TLS only");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key (unencrypted) of --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "",
@@ -109,6 +112,7 @@ int main(int argc, char** argv) {
   options.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
   options.auth_all = absl::GetFlag(FLAGS_auth_all);
   options.max_inline_examples = absl::GetFlag(FLAGS_max_inline_examples);
+  options.max_concurrent_gradients = absl::GetFlag(FLAGS_max_concurrent_gradients);
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
   if (grace < absl::ZeroDuration()) {
     convnet::server::LogError(absl::StrCat("--shutdown_grace must be >= 0, got ", absl::FormatDuration(grace)));

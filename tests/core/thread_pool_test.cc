@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -21,14 +22,20 @@ TEST(ThreadPoolTest, ParallelForRunsEveryIndexExactlyOnce) {
   }
 }
 
+// Each task waits (up to a generous bound) until tasks have run on two
+// different threads: a pool that used one thread only would leave every task
+// waiting out the bound and the set at one id, whatever the machine's speed.
 TEST(ThreadPoolTest, UsesMoreThanOneThreadWhenWorkIsSlow) {
   ThreadPool pool(2);
   std::mutex mu;
+  std::condition_variable two_threads_seen;
   std::set<std::thread::id> ids;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   pool.ParallelFor(8, [&](size_t) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    std::lock_guard<std::mutex> lock(mu);
+    std::unique_lock<std::mutex> lock(mu);
     ids.insert(std::this_thread::get_id());
+    two_threads_seen.notify_all();
+    two_threads_seen.wait_until(lock, give_up, [&] { return ids.size() >= 2; });
   });
   EXPECT_EQ(ids.size(), 2u);
 }

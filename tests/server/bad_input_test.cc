@@ -101,6 +101,10 @@ class BadInputTest : public ApiTest {
     v1::ListTrainingJobsResponse response;
     return stub().ListTrainingJobs(Context().get(), request, &response);
   }
+  grpc::Status ListModels(const v1::ListModelsRequest& request) {
+    v1::ListModelsResponse response;
+    return stub().ListModels(Context().get(), request, &response);
+  }
 
   std::string finished_job_;
 };
@@ -384,8 +388,61 @@ std::vector<Case> Catalogue() {
          return t.ListJobs(request);
        },
        StatusCode::INVALID_ARGUMENT, "model_name must match"},
+      {"ListJobsNegativePageSize",
+       [](BadInputTest& t) {
+         v1::ListTrainingJobsRequest request;
+         request.set_page_size(-1);
+         return t.ListJobs(request);
+       },
+       StatusCode::INVALID_ARGUMENT, "page_size must be >= 0 (0 = the default of 100), got -1"},
+      {"ListJobsMalformedPageToken",
+       [](BadInputTest& t) {
+         v1::ListTrainingJobsRequest request;
+         request.set_page_token("not a token");
+         return t.ListJobs(request);
+       },
+       StatusCode::INVALID_ARGUMENT, "page_token: not a page token of this server"},
 
       // --- Models ---------------------------------------------------------
+      {"ListModelsNegativePageSize",
+       [](BadInputTest& t) {
+         v1::ListModelsRequest request;
+         request.set_page_size(-5);
+         return t.ListModels(request);
+       },
+       StatusCode::INVALID_ARGUMENT, "page_size must be >= 0 (0 = the default of 100), got -5"},
+      {"ListModelsMalformedPageToken",
+       [](BadInputTest& t) {
+         v1::ListModelsRequest request;
+         request.set_page_token("bm90IG91cnM");  // base64 of "not ours"
+         return t.ListModels(request);
+       },
+       StatusCode::INVALID_ARGUMENT, "page_token: not a page token of this server"},
+      {"GetModelNegativePageSize",
+       [](BadInputTest& t) {
+         v1::GetModelRequest request;
+         request.set_model_name("digits");
+         request.set_page_size(-2147483647 - 1);
+         return t.GetModel(request);
+       },
+       StatusCode::INVALID_ARGUMENT, "page_size must be >= 0 (0 = the default of 100), got -2147483648"},
+      {"GetModelMalformedPageToken",
+       [](BadInputTest& t) {
+         v1::GetModelRequest request;
+         request.set_model_name("digits");
+         request.set_page_token("%%%");
+         return t.GetModel(request);
+       },
+       StatusCode::INVALID_ARGUMENT, "page_token: not a page token of this server"},
+      {"GetModelPageTokenWithAVersion",
+       [](BadInputTest& t) {
+         v1::GetModelRequest request;
+         request.set_model_name("digits");
+         request.set_version(1);
+         request.set_page_token("cDEKR2V0TW9kZWw");
+         return t.GetModel(request);
+       },
+       StatusCode::INVALID_ARGUMENT, "page_token: pages are of every version (version 0), got version 1"},
       {"GetUnknownModel",
        [](BadInputTest& t) {
          v1::GetModelRequest request;
@@ -463,6 +520,7 @@ TEST_F(BadInputTest, ValidRequestsSucceed) {
   EXPECT_TRUE(GetJob(finished_job_).ok());
   EXPECT_TRUE(Watch(finished_job_).ok());
   EXPECT_TRUE(ListJobs(v1::ListTrainingJobsRequest()).ok());
+  EXPECT_TRUE(ListModels(v1::ListModelsRequest()).ok());
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "server/job_store.h"
+#include "server/paging.h"
 
 namespace convnet::server_testing {
 namespace {
@@ -433,10 +434,17 @@ v1::TrainingJob GetJob(v1::ConvNet::Stub& stub, const std::string& id, grpc::Sta
 }
 
 std::vector<std::string> ListedJobIds(v1::ConvNet::Stub& stub) {
-  v1::ListTrainingJobsResponse response;
-  EXPECT_TRUE(stub.ListTrainingJobs(Context().get(), v1::ListTrainingJobsRequest(), &response).ok());
   std::vector<std::string> ids;
-  for (const v1::TrainingJob& job : response.jobs()) ids.push_back(job.job_id());
+  v1::ListTrainingJobsRequest request;
+  request.set_page_size(server::kMaxPageSize);
+  do {
+    v1::ListTrainingJobsResponse page;
+    const grpc::Status status = stub.ListTrainingJobs(Context().get(), request, &page);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    if (!status.ok()) break;
+    for (const v1::TrainingJob& job : page.jobs()) ids.push_back(job.job_id());
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
   return ids;
 }
 

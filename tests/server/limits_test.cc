@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "api_fixture.h"
@@ -140,8 +141,9 @@ TEST_F(LimitsTest, ARequestOfExactlyMaxMessageBytesIsServedAndOneByteMoreIsRefus
 }
 
 // GetModel exporting every version of a K = 64 model (about 367 KiB of
-// parameters each): two fit in 1 MiB, three do not.
-TEST_F(LimitsTest, TheLargestResponseThatFitsIsServedAndOneVersionMoreIsRefused) {
+// parameters each): two fit in 1 MiB and make the last page; with a third
+// the page still holds two and the third follows on the next page.
+TEST_F(LimitsTest, APageOfExportedVersionsHoldsWhatFitsAndTheRestFollowsOnTheNextPage) {
   Publish("wide", 64);
   Publish("wide", 64);
   v1::GetModelRequest request;
@@ -151,15 +153,20 @@ TEST_F(LimitsTest, TheLargestResponseThatFitsIsServedAndOneVersionMoreIsRefused)
   const grpc::Status fits = stub().GetModel(Context().get(), request, &response);
   ASSERT_TRUE(fits.ok()) << fits.error_message();
   EXPECT_EQ(response.model().versions_size(), 2);
+  EXPECT_TRUE(response.next_page_token().empty());
   EXPECT_LE(response.ByteSizeLong(), kMaxMessageBytes);
 
   Publish("wide", 64);
-  const grpc::Status over = stub().GetModel(Context().get(), request, &response);
-  ExpectRefused(over, StatusCode::RESOURCE_EXHAUSTED, "over the server's limit of 1.0 MiB (--max_message_bytes)");
-  EXPECT_NE(over.error_message().find("ask for one version at a time"), std::string::npos) << over.error_message();
-  // One version at a time still fits.
-  request.set_version(3);
-  EXPECT_TRUE(stub().GetModel(Context().get(), request, &response).ok());
+  const grpc::Status first = stub().GetModel(Context().get(), request, &response);
+  ASSERT_TRUE(first.ok()) << first.error_message();
+  EXPECT_EQ(response.model().versions_size(), 2);
+  ASSERT_FALSE(response.next_page_token().empty());
+  request.set_page_token(response.next_page_token());
+  const grpc::Status second = stub().GetModel(Context().get(), request, &response);
+  ASSERT_TRUE(second.ok()) << second.error_message();
+  ASSERT_EQ(response.model().versions_size(), 1);
+  EXPECT_EQ(response.model().versions(0).version(), 3);
+  EXPECT_TRUE(response.next_page_token().empty());
 }
 
 // With deltas, an example of K = 64 adds about 180 KiB to the response: three
@@ -175,6 +182,77 @@ TEST_F(LimitsTest, GradientsWithDeltasUpToTheMessageLimitAreServedAndOneExampleM
   ExpectRefused(over, StatusCode::RESOURCE_EXHAUSTED,
                 "include_deltas: the response for 4 examples with feature_maps 64");
   EXPECT_NE(over.error_message().find("(--max_message_bytes)"), std::string::npos) << over.error_message();
+}
+
+// --- --max_concurrent_gradients -------------------------------------------------
+
+// Holds every call that reaches Pass() until Open(), and counts them.
+class Gate {
+ public:
+  void Pass() {
+    absl::MutexLock lock(&mu_);
+    ++arrived_;
+    mu_.AwaitWithTimeout(absl::Condition(&open_), absl::Seconds(120));
+  }
+  // True once `count` calls have reached Pass(); false after `timeout`.
+  bool AwaitArrivals(int count, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto arrived = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return arrived_ >= count; };
+    return mu_.AwaitWithTimeout(absl::Condition(&arrived), timeout);
+  }
+  void Open() {
+    absl::MutexLock lock(&mu_);
+    open_ = true;
+  }
+
+ private:
+  absl::Mutex mu_;
+  int arrived_ ABSL_GUARDED_BY(mu_) = 0;
+  bool open_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// One GetGradients with deltas held in its handler (by a test hook, after it
+// took the one slot): a second is refused at once naming the flag, one
+// without deltas is still served; once the first has finished the next one
+// with deltas is accepted.
+TEST_F(LimitsTest, GetGradientsWithDeltasBeyondMaxConcurrentGradientsIsRefusedAtOnce) {
+  Gate gate;
+  server::ServerOptions options = Options();
+  options.max_concurrent_gradients = 1;
+  options.test_hooks.gradients_admitted = [&gate] { gate.Pass(); };
+  StartServer(options);
+
+  grpc::Status held;
+  std::thread first([&] {
+    v1::GetGradientsResponse response;
+    held = Gradients(3, 64, /*include_deltas=*/true, &response);
+  });
+  ASSERT_TRUE(gate.AwaitArrivals(1, absl::Seconds(60))) << "the first call never reached its handler";
+
+  v1::GetGradientsResponse response;
+  ExpectRefused(Gradients(1, 1, /*include_deltas=*/true, &response), StatusCode::RESOURCE_EXHAUSTED,
+                "include_deltas: the server already computes 1 GetGradients calls with deltas, its limit "
+                "(--max_concurrent_gradients=1)");
+  const grpc::Status without_deltas = Gradients(1, 1, /*include_deltas=*/false, &response);
+  EXPECT_TRUE(without_deltas.ok()) << without_deltas.error_message();
+
+  gate.Open();
+  first.join();
+  ASSERT_TRUE(held.ok()) << held.error_message();
+  const grpc::Status after = Gradients(1, 1, /*include_deltas=*/true, &response);
+  ASSERT_TRUE(after.ok()) << after.error_message();
+  EXPECT_EQ(response.deltas_size(), 1);
+}
+
+TEST(LimitsOptionsTest, MaxConcurrentGradientsMustBeAtLeastOne) {
+  server::ServerOptions options;
+  EXPECT_EQ(options.max_concurrent_gradients, 2);
+  options.max_concurrent_gradients = 1;
+  EXPECT_TRUE(server::ValidateServerOptions(options).ok());
+  options.max_concurrent_gradients = 0;
+  const absl::Status status = server::ValidateServerOptions(options);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "--max_concurrent_gradients must be >= 1, got 0");
 }
 
 // --- --max_batch ---------------------------------------------------------------
@@ -275,12 +353,14 @@ TEST_F(LimitsTest, TwoRunningJobsFillTwoSlotsWithoutAQueue) {
 // --- Client deadlines ----------------------------------------------------------------
 
 // A server with one core thread and room for large batches, and a K = 64
-// network: a Predict of kDeadlineBatch images takes over a second there
-// (about 1.3 s on the development machine), a GetGradients about four times
-// as long. The client gives it a deadline of tens of milliseconds; the server
-// must then stop the work at the next task of 16 images and answer
-// DEADLINE_EXCEEDED itself, which GetServerStats shows (a handler that ran to
-// completion would be counted OK).
+// network: a Predict of kDeadlineBatch images, or a GetGradients, is seconds
+// of work there. The client gives it a deadline of tens of milliseconds; the
+// server must then stop the work at the next task of 16 images, or at the
+// latest before it answers, and answer DEADLINE_EXCEEDED itself, which
+// GetServerStats shows (a handler that answered would be counted OK). So
+// that the outcome never depends on how fast the machine is, the deadline
+// tests hold every handler that finished its work before its deadline (a
+// test hook) until that deadline has passed on the server's clock.
 constexpr int kDeadlineMaps = 64;
 constexpr int kDeadlineBatch = 8192;
 
@@ -291,6 +371,17 @@ class DeadlineTest : public LimitsTest {
     options.threads = 1;
     options.max_batch = kDeadlineBatch;
     options.max_message_bytes = 64 << 20;
+    return options;
+  }
+
+  // Options() with every Predict and GetGradients that finishes its work held
+  // until its deadline has passed.
+  server::ServerOptions HoldingAnswersPastTheDeadline() const {
+    server::ServerOptions options = Options();
+    options.test_hooks.before_answer = [](absl::Time deadline) {
+      if (deadline == absl::InfiniteFuture()) return;
+      while (absl::Now() <= deadline) absl::SleepFor(deadline - absl::Now() + absl::Milliseconds(1));
+    };
     return options;
   }
 
@@ -345,6 +436,7 @@ class DeadlineTest : public LimitsTest {
 };
 
 TEST_F(DeadlineTest, APredictOfMaxBatchImagesStopsOnTheServerWhenItsDeadlinePasses) {
+  StartServer(HoldingAnswersPastTheDeadline());
   Publish("wide", kDeadlineMaps);
   v1::PredictRequest request;
   request.set_model_name("wide");
@@ -359,7 +451,7 @@ TEST_F(DeadlineTest, APredictOfMaxBatchImagesStopsOnTheServerWhenItsDeadlinePass
 TEST_F(DeadlineTest, AGetGradientsOfMaxBatchExamplesStopsOnTheServerWhenItsDeadlinePasses) {
   for (const bool include_deltas : {false, true}) {
     SCOPED_TRACE(include_deltas ? "with deltas" : "without deltas");
-    StartServer(Options());  // fresh statistics
+    StartServer(HoldingAnswersPastTheDeadline());  // fresh statistics
     v1::GetGradientsRequest request;
     const size_t examples = include_deltas ? 256 : kDeadlineBatch;  // deltas: about 45 MiB of response
     const Dataset& test = Mnist().test;
@@ -375,6 +467,37 @@ TEST_F(DeadlineTest, AGetGradientsOfMaxBatchExamplesStopsOnTheServerWhenItsDeadl
       return stub().GetGradients(context.get(), request, &response);
     });
   }
+}
+
+// A call whose work is done long before its deadline (one example, K = 1)
+// but which is held (test hook) until the deadline has passed: the handler
+// sees that nobody waits for the answer and answers DEADLINE_EXCEEDED instead
+// of OK.
+TEST_F(DeadlineTest, ACallWhoseDeadlinePassesAfterItsWorkIsAnsweredDeadlineExceeded) {
+  StartServer(HoldingAnswersPastTheDeadline());
+  Publish("narrow", 1);
+  const absl::Duration deadline = absl::Milliseconds(500);
+  for (const bool include_deltas : {false, true}) {
+    SCOPED_TRACE(include_deltas ? "GetGradients with deltas" : "GetGradients");
+    v1::GetGradientsRequest request;
+    AddExamples(Mnist().test, 1, request.mutable_examples());
+    request.mutable_model()->set_model_name("narrow");
+    request.set_cost(v1::COST_QUADRATIC);
+    request.set_include_deltas(include_deltas);
+    v1::GetGradientsResponse response;
+    EXPECT_EQ(stub().GetGradients(Context(deadline).get(), request, &response).error_code(),
+              StatusCode::DEADLINE_EXCEEDED);
+  }
+  v1::PredictResponse response;
+  EXPECT_EQ(stub().Predict(Context(deadline).get(), PredictOf("narrow", 1), &response).error_code(),
+            StatusCode::DEADLINE_EXCEEDED);
+
+  const v1::MethodStats gradients = StatsWhenIdle("GetGradients");
+  EXPECT_EQ(gradients.count(), 2);
+  EXPECT_EQ(ErrorsByCode(gradients)["DEADLINE_EXCEEDED"], 2) << gradients.DebugString();
+  const v1::MethodStats predict = StatsWhenIdle("Predict");
+  EXPECT_EQ(predict.count(), 1);
+  EXPECT_EQ(ErrorsByCode(predict)["DEADLINE_EXCEEDED"], 1) << predict.DebugString();
 }
 
 // A client that cancels its GetGradients (ClientContext::TryCancel) while
