@@ -34,6 +34,23 @@ absl::Status ValidateToken(absl::string_view token) {
   return absl::OkStatus();
 }
 
+// The token in `token_file`: the whole file minus one trailing newline,
+// validated; INVALID_ARGUMENT naming the flag and the file otherwise.
+absl::StatusOr<std::string> ReadTokenFile(const std::string& token_file) {
+  // Room for the longest token and a "\r\n".
+  absl::StatusOr<std::string> token = ReadFlagFile("--auth_token_file", token_file, kMaxTokenBytes + 2);
+  if (!token.ok()) return token.status();
+  if (absl::EndsWith(*token, "\r\n")) {
+    token->resize(token->size() - 2);
+  } else if (absl::EndsWith(*token, "\n")) {
+    token->resize(token->size() - 1);
+  }
+  if (absl::Status valid = ValidateToken(*token); !valid.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(valid.message(), " (file ", token_file, ")"));
+  }
+  return token;
+}
+
 }  // namespace
 
 bool RequiresToken(RpcMethod method, bool exports_parameters, bool auth_all) {
@@ -66,23 +83,24 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 
 absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::FromTokenFile(const std::string& token_file,
                                                                       bool auth_all) {
-  // Room for the longest token and a "\r\n".
-  absl::StatusOr<std::string> token = ReadFlagFile("--auth_token_file", token_file, kMaxTokenBytes + 2);
+  absl::StatusOr<std::string> token = ReadTokenFile(token_file);
   if (!token.ok()) return token.status();
-  if (absl::EndsWith(*token, "\r\n")) {
-    token->resize(token->size() - 2);
-  } else if (absl::EndsWith(*token, "\n")) {
-    token->resize(token->size() - 1);
-  }
-  if (absl::Status valid = ValidateToken(*token); !valid.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(valid.message(), " (file ", token_file, ")"));
-  }
-  return std::unique_ptr<Authorizer>(new Authorizer(*std::move(token), auth_all));
+  return std::unique_ptr<Authorizer>(new Authorizer(*std::move(token), token_file, auth_all));
 }
 
 absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::FromToken(std::string token, bool auth_all) {
   if (absl::Status valid = ValidateToken(token); !valid.ok()) return valid;
-  return std::unique_ptr<Authorizer>(new Authorizer(std::move(token), auth_all));
+  return std::unique_ptr<Authorizer>(new Authorizer(std::move(token), "", auth_all));
+}
+
+absl::StatusOr<bool> Authorizer::Reload() {
+  if (token_file_.empty()) return absl::FailedPreconditionError("the token was not read from a file");
+  absl::StatusOr<std::string> token = ReadTokenFile(token_file_);
+  if (!token.ok()) return token.status();
+  absl::MutexLock lock(&mu_);
+  if (*token == token_) return false;
+  token_ = *std::move(token);
+  return true;
 }
 
 absl::Status Authorizer::Check(const grpc::ServerContextBase& context, RpcMethod method,
@@ -114,7 +132,12 @@ absl::Status Authorizer::CheckHeader(RpcMethod method, size_t count, absl::strin
     return absl::UnauthenticatedError(
         absl::StrCat(rpc, ": the authorization header is not of the form \"Bearer <token>\""));
   }
-  if (!ConstantTimeEquals(value.substr(kBearerScheme.size()), token_)) {
+  bool valid = false;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    valid = ConstantTimeEquals(value.substr(kBearerScheme.size()), token_);
+  }
+  if (!valid) {
     return absl::UnauthenticatedError(absl::StrCat(rpc, ": the bearer token is not valid"));
   }
   return absl::OkStatus();

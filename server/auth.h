@@ -1,6 +1,7 @@
 // Bearer-token authorization of the ConvNet service (--auth_token_file,
-// --auth_all). The server holds one shared secret, read from a file at start;
-// a call that needs it must carry the metadata `authorization: Bearer <token>`.
+// --auth_all). The server holds one shared secret, read from a file at start
+// and again on Reload (SIGHUP); a call that needs it must carry the metadata
+// `authorization: Bearer <token>`.
 //
 // Which calls need the token (docs/SECURITY.md):
 //   - always: Train, CancelTrainingJob and GetGradients (they change state or
@@ -17,7 +18,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/server_context.h"
 #include "server/server_stats.h"
 
@@ -45,8 +48,17 @@ class Authorizer {
   // is a space (a metadata value could not carry it).
   static absl::StatusOr<std::unique_ptr<Authorizer>> FromTokenFile(const std::string& token_file, bool auth_all);
 
-  // An authorizer for `token` itself, validated as above.
+  // An authorizer for `token` itself, validated as above. It has no file to
+  // reload.
   static absl::StatusOr<std::unique_ptr<Authorizer>> FromToken(std::string token, bool auth_all);
+
+  // Reads the token file again and, when the token in it is valid (as for
+  // FromTokenFile), makes it the only accepted token from the next check on;
+  // returns whether it differs from the previous one. On any error the
+  // previous token stays in force: INVALID_ARGUMENT as for FromTokenFile;
+  // FAILED_PRECONDITION for an authorizer made by FromToken. Safe to call
+  // while calls are being checked.
+  absl::StatusOr<bool> Reload();
 
   Authorizer(const Authorizer&) = delete;
   Authorizer& operator=(const Authorizer&) = delete;
@@ -56,7 +68,8 @@ class Authorizer {
   // insensitive) whose token equals ours. UNAUTHENTICATED otherwise, with a
   // message that says what was wrong (no header, more than one, not a Bearer
   // token, wrong token) and never repeats what the client sent. The token is
-  // compared in constant time. No allocation unless the call is refused.
+  // compared in constant time. No allocation unless the call is refused; a
+  // call that needs no token takes no lock.
   absl::Status Check(const grpc::ServerContextBase& context, RpcMethod method,
                      bool exports_parameters = false) const;
 
@@ -67,10 +80,13 @@ class Authorizer {
   bool auth_all() const { return auth_all_; }
 
  private:
-  Authorizer(std::string token, bool auth_all) : token_(std::move(token)), auth_all_(auth_all) {}
+  Authorizer(std::string token, std::string token_file, bool auth_all)
+      : token_file_(std::move(token_file)), auth_all_(auth_all), token_(std::move(token)) {}
 
-  const std::string token_;
+  const std::string token_file_;  // "" = made by FromToken
   const bool auth_all_;
+  mutable absl::Mutex mu_;
+  std::string token_ ABSL_GUARDED_BY(mu_);
 };
 
 // True when `a` and `b` are equal. The time taken depends on neither the

@@ -1,5 +1,6 @@
 #include "server/model_repository.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -81,7 +82,7 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
   return repository;
 }
 
-absl::Status ModelRepository::LoadAll() {
+absl::StatusOr<std::vector<std::string>> ModelRepository::ListModelDirectories() const {
   std::error_code ec;
   fs::directory_iterator it(model_dir_, ec);
   if (ec) return FileSystemError(ec, "cannot list model directory", model_dir_);
@@ -101,16 +102,40 @@ absl::Status ModelRepository::LoadAll() {
     }
     names.push_back(name);
   }
-  for (const std::string& name : names) CONVNET_RETURN_IF_ERROR(LoadModelDirectory(name));
+  return names;
+}
+
+absl::Status ModelRepository::LoadAll() {
+  absl::StatusOr<std::vector<std::string>> names = ListModelDirectories();
+  if (!names.ok()) return names.status();
+  std::vector<std::string> loaded;
+  for (const std::string& name : *names) CONVNET_RETURN_IF_ERROR(LoadModelDirectory(name, true, &loaded));
   return absl::OkStatus();
 }
 
-absl::Status ModelRepository::LoadModelDirectory(const std::string& name) {
+absl::StatusOr<std::vector<std::string>> ModelRepository::LoadNewVersions() {
+  absl::StatusOr<std::vector<std::string>> names = ListModelDirectories();
+  if (!names.ok()) return names.status();
+  std::vector<std::string> loaded;
+  absl::Status first_error;
+  for (const std::string& name : *names) first_error.Update(LoadModelDirectory(name, false, &loaded));
+  if (!first_error.ok()) return first_error;
+  std::sort(loaded.begin(), loaded.end());
+  return loaded;
+}
+
+absl::Status ModelRepository::LoadModelDirectory(const std::string& name, bool at_open,
+                                                 std::vector<std::string>* loaded_names) {
   const fs::path model_path = fs::path(model_dir_) / name;
   std::error_code ec;
   fs::directory_iterator it(model_path, ec);
   if (ec) return FileSystemError(ec, "cannot list model directory", model_path);
 
+  std::map<int64_t, std::shared_ptr<const Model>> served;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (auto model = models_.find(name); model != models_.end()) served = model->second.versions;
+  }
   Entry loaded;
   for (const fs::directory_entry& entry : it) {
     const std::string child = entry.path().filename().string();
@@ -119,13 +144,14 @@ absl::Status ModelRepository::LoadModelDirectory(const std::string& name) {
       continue;
     }
     if (absl::StartsWith(child, kTempPrefix)) {
-      // A publish interrupted by a crash: never renamed into place, never
-      // served. Its number ".tmp-<version>-<random>" stays taken.
+      // A publish in progress, or interrupted by a crash: never renamed into
+      // place, never served. Its number ".tmp-<version>-<random>" stays taken.
       int64_t reserved = 0;
       const absl::string_view rest = absl::string_view(child).substr(kTempPrefix.size());
       if (ParseVersionDirectory(rest.substr(0, rest.find('-')), &reserved)) {
         loaded.highest_taken = std::max(loaded.highest_taken, reserved);
       }
+      if (!at_open) continue;  // a publish may be writing it now
       std::error_code remove_ec;
       fs::remove_all(entry.path(), remove_ec);
       if (remove_ec) {
@@ -144,6 +170,7 @@ absl::Status ModelRepository::LoadModelDirectory(const std::string& name) {
       continue;
     }
     loaded.highest_taken = std::max(loaded.highest_taken, version);
+    if (served.contains(version)) continue;
     const fs::path file = entry.path() / kModelFileName;
     absl::StatusOr<Model> model = ReadModelFile(file.string());
     if (!model.ok()) {
@@ -160,7 +187,14 @@ absl::Status ModelRepository::LoadModelDirectory(const std::string& name) {
                          ", K=", latest.parameters.k(), ")"));
   }
   absl::MutexLock lock(&mu_);
-  models_[name] = std::move(loaded);
+  Entry& entry = models_[name];
+  entry.highest_taken = std::max(entry.highest_taken, loaded.highest_taken);
+  for (auto& [version, model] : loaded.versions) {
+    // A publish may have made the same version visible meanwhile: keep its.
+    if (entry.versions.emplace(version, std::move(model)).second) {
+      loaded_names->push_back(absl::StrCat(name, "/", version));
+    }
+  }
   return absl::OkStatus();
 }
 

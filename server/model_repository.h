@@ -24,6 +24,9 @@
 //   reserved number to ".highest_version" (atomically, durably) before it
 //   writes anything of the version, so a crash at any point of a publish, even
 //   repeated crashes before the next publish, never frees a number.
+// - LoadNewVersions() (SIGHUP) serves version directories that appeared on
+//   disk while the server runs; a served version is never unloaded or
+//   replaced.
 // - Get() hands out a shared_ptr<const Model>: one immutable version, which
 //   stays valid for as long as the caller holds it.
 #ifndef CONVNET_SERVER_MODEL_REPOSITORY_H_
@@ -82,6 +85,18 @@ class ModelRepository {
   // number is not reused).
   absl::StatusOr<ServedVersion> Publish(absl::string_view name, Model model);
 
+  // Loads every complete version directory on disk that is not served yet
+  // (of known models and of model directories new on disk) and serves it; its
+  // number counts as taken from then on. Returns "<name>/<version>" of each
+  // version loaded, sorted. Never unloads or replaces a served version, and
+  // leaves ".tmp-*" directories alone (a publish may be writing one). A
+  // directory whose model file is missing or fails its checks (e.g. still
+  // being copied) is skipped with a warning and tried again at the next call.
+  // INTERNAL/PERMISSION_DENIED naming the path when a directory cannot be
+  // listed (nothing of that model is loaded then). Safe to call while serving
+  // and publishing.
+  absl::StatusOr<std::vector<std::string>> LoadNewVersions();
+
   // Every model with at least one served version, sorted by name.
   std::vector<ModelVersions> List() const;
 
@@ -97,7 +112,12 @@ class ModelRepository {
   explicit ModelRepository(std::string model_dir) : model_dir_(std::move(model_dir)) {}
 
   absl::Status LoadAll();
-  absl::Status LoadModelDirectory(const std::string& name);
+  // The names of the model directories on disk, warning about other entries.
+  absl::StatusOr<std::vector<std::string>> ListModelDirectories() const;
+  // Loads the versions of model `name` found on disk that are not served yet
+  // and appends "<name>/<version>" of each to `loaded`. At Open
+  // (`at_open`), ".tmp-*" leftovers of a crash are removed.
+  absl::Status LoadModelDirectory(const std::string& name, bool at_open, std::vector<std::string>* loaded);
   static ModelVersions Versions(const std::string& name, const Entry& entry);
 
   const std::string model_dir_;

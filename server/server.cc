@@ -1,6 +1,12 @@
 #include "server/server.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 #include <utility>
@@ -8,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -50,6 +57,65 @@ std::string SecuritySummary(const ServerOptions& options) {
   return absl::StrCat("security: ", transport, "; ", token);
 }
 
+// Binds `address` once the way gRPC does (SO_REUSEADDR, no SO_REUSEPORT) and
+// closes it again. Returns 0 when it can be bound, else the errno of bind
+// (EADDRINUSE when any result of the name lookup is in use), or -1 when
+// `address` is not a host:port that the name lookup resolves.
+int ProbeBind(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size()) return -1;
+  absl::string_view host = absl::string_view(address).substr(0, colon);
+  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+  const std::string port(address.substr(colon + 1));
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* results = nullptr;
+  if (getaddrinfo(host.empty() ? nullptr : std::string(host).c_str(), port.c_str(), &hints, &results) != 0) {
+    return -1;
+  }
+  int error = 0;
+  for (const addrinfo* result = results; result != nullptr; result = result->ai_next) {
+    const int fd = socket(result->ai_family, result->ai_socktype, result->ai_protocol);
+    if (fd < 0) continue;
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    const int bound = bind(fd, result->ai_addr, result->ai_addrlen);
+    const int bind_errno = errno;
+    close(fd);
+    if (bound != 0 && (error == 0 || bind_errno == EADDRINUSE)) error = bind_errno;
+  }
+  freeaddrinfo(results);
+  return error;
+}
+
+// UNAVAILABLE for an address that cannot be listened on, with what
+// ProbeBind found out about why.
+absl::Status CannotListen(const std::string& address) {
+  std::string why;
+  switch (const int error = ProbeBind(address)) {
+    case -1:
+      why = "not a valid host:port";
+      break;
+    case 0:
+      why = "see gRPC's error above";
+      break;
+    case EADDRINUSE:
+      why = "address in use (another process listens on this port)";
+      break;
+    case EADDRNOTAVAIL:
+      why = "not an address of this machine";
+      break;
+    case EACCES:
+      why = "permission denied (ports below 1024 need privileges)";
+      break;
+    default:
+      why = std::strerror(error);
+  }
+  return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ": ", why));
+}
+
 }  // namespace
 
 absl::Status ValidateServerOptions(const ServerOptions& options) {
@@ -90,9 +156,15 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
 
 absl::StatusOr<std::unique_ptr<ConvNetServer>> ConvNetServer::Start(const ServerOptions& options) {
   if (absl::Status valid = ValidateServerOptions(options); !valid.ok()) return valid;
-  // The files first: a typo in a path should not wait for the models to load.
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeServerCredentials(options.tls);
-  if (!credentials.ok()) return credentials.status();
+  // The address first: a second server started on the port of a running one
+  // must not open its model directory (its job store would take the running
+  // jobs of the first for interrupted ones). gRPC's own bind below stays the
+  // authority; this catches the common mistake early.
+  if (ProbeBind(options.address) == EADDRINUSE) return CannotListen(options.address);
+  // The files next: a typo in a path should not wait for the models to load.
+  absl::StatusOr<std::unique_ptr<ServerTransportSecurity>> transport_security =
+      ServerTransportSecurity::Create(options.tls);
+  if (!transport_security.ok()) return transport_security.status();
   std::unique_ptr<Authorizer> authorizer;
   if (!options.auth_token_file.empty()) {
     absl::StatusOr<std::unique_ptr<Authorizer>> from_file =
@@ -102,6 +174,7 @@ absl::StatusOr<std::unique_ptr<ConvNetServer>> ConvNetServer::Start(const Server
   }
 
   std::unique_ptr<ConvNetServer> server(new ConvNetServer());
+  server->transport_security_ = *std::move(transport_security);
   const int threads =
       options.threads > 0 ? options.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   server->pool_ = std::make_unique<ThreadPool>(threads);
@@ -130,7 +203,10 @@ absl::StatusOr<std::unique_ptr<ConvNetServer>> ConvNetServer::Start(const Server
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.address, *credentials, &server->port_);
+  builder.AddListeningPort(options.address, server->transport_security_->credentials(), &server->port_);
+  // gRPC sets SO_REUSEPORT by default: a second server on the same port would
+  // bind too and take part of the connections. One process per port.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   if (options.auth_all) builder.SetOption(std::make_unique<WithoutReflection>());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
@@ -138,10 +214,7 @@ absl::StatusOr<std::unique_ptr<ConvNetServer>> ConvNetServer::Start(const Server
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     server->jobs_->Shutdown();
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", options.address,
-        options.tls.enabled() ? " (address in use, not a valid host:port, or --tls_key not the key of --tls_cert?)"
-                              : " (address in use, or not a valid host:port?)"));
+    return CannotListen(options.address);
   }
   if (grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService()) {
     health->SetServingStatus(kServiceName, true);
@@ -162,6 +235,46 @@ absl::StatusOr<std::unique_ptr<ConvNetServer>> ConvNetServer::Start(const Server
   LogInfo(absl::StrCat("datasets in ", options.data_dir.empty() ? "(no --data_dir)" : options.data_dir, ": ",
                        datasets.empty() ? "none" : absl::StrJoin(datasets, ", "), " (loaded on first use)"));
   return server;
+}
+
+absl::Status ConvNetServer::Reload() {
+  absl::MutexLock lock(&reload_mu_);
+  absl::Status first_error;
+  const auto failed = [&first_error](absl::string_view part, const absl::Status& error) {
+    LogError(absl::StrCat("reload: ", part, " not reloaded, what was in force stays: ", error.message()));
+    first_error.Update(error);
+  };
+  if (authorizer_ != nullptr) {
+    absl::StatusOr<bool> changed = authorizer_->Reload();
+    if (changed.ok()) {
+      LogInfo(*changed ? "reload: bearer token replaced (the previous token is refused from now on)"
+                       : "reload: bearer token unchanged");
+    } else {
+      failed("bearer token", changed.status());
+    }
+  }
+  if (transport_security_->tls()) {
+    absl::StatusOr<bool> changed = transport_security_->Reload();
+    if (changed.ok()) {
+      LogInfo(*changed ? absl::StrCat("reload: TLS certificate, key and client CA replaced (new connections get "
+                                      "them within ",
+                                      absl::FormatDuration(kTlsReloadDelay), ")")
+                       : "reload: TLS certificate, key and client CA unchanged");
+    } else {
+      failed("TLS certificate, key and client CA", changed.status());
+    }
+  }
+  absl::StatusOr<std::vector<std::string>> loaded = repository_->LoadNewVersions();
+  if (loaded.ok()) {
+    LogInfo(absl::StrCat("reload: models in ", repository_->model_dir(), ": ",
+                         loaded->empty() ? "no new version" : absl::StrCat("loaded ", absl::StrJoin(*loaded, ", "))));
+  } else {
+    failed("model repository", loaded.status());
+  }
+  const std::vector<std::string> datasets = datasets_->List();
+  LogInfo(absl::StrCat("reload: datasets in ", datasets_->data_dir().empty() ? "(no --data_dir)" : datasets_->data_dir(),
+                       ": ", datasets.empty() ? "none" : absl::StrJoin(datasets, ", ")));
+  return first_error;
 }
 
 void ConvNetServer::Shutdown(absl::Duration grace) {

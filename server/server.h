@@ -54,7 +54,9 @@ class ConvNetServer {
   // repository (loading every complete version), and starts serving.
   // INVALID_ARGUMENT for bad options and for token or TLS files that cannot be
   // read or are malformed (naming the flag);
-  // UNAVAILABLE when the address cannot be bound; the repository's errors.
+  // UNAVAILABLE when the address cannot be bound, with the reason (e.g.
+  // "address in use": the port is not shared with another process, gRPC's
+  // SO_REUSEPORT is off); the repository's errors.
   static absl::StatusOr<std::unique_ptr<ConvNetServer>> Start(const ServerOptions& options);
 
   ~ConvNetServer();  // Shutdown(absl::ZeroDuration()) if not yet shut down
@@ -72,6 +74,22 @@ class ConvNetServer {
   // Returns when everything has stopped. Idempotent.
   void Shutdown(absl::Duration grace);
 
+  // Takes up what changed on disk since the start (SIGHUP), logging one line
+  // per part:
+  //   - the bearer token (--auth_token_file): the new token is required from
+  //     the next call on, the old one is refused;
+  //   - the TLS certificate chain, key and client CA: new connections get
+  //     them within kTlsReloadDelay, open connections keep theirs;
+  //   - the model repository: version directories new on disk are loaded and
+  //     served (ModelRepository::LoadNewVersions); none is unloaded;
+  //   - the dataset directory: the datasets present now are listed (they are
+  //     loaded on first use in any case).
+  // A part that fails keeps what it had (the previous token, certificates,
+  // versions) and logs an error; the other parts still reload. Never stops a
+  // job or a call. Returns OK when every part reloaded, else the first error.
+  // Serialised with itself; not to be called after Shutdown.
+  absl::Status Reload();
+
   ModelRepository& repository() { return *repository_; }
   DatasetRegistry& datasets() { return *datasets_; }
   JobManager& jobs() { return *jobs_; }
@@ -85,9 +103,11 @@ class ConvNetServer {
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<DatasetRegistry> datasets_;
   std::unique_ptr<JobManager> jobs_;
+  std::unique_ptr<ServerTransportSecurity> transport_security_;  // outlives server_
   std::unique_ptr<Authorizer> authorizer_;  // null = no token needed; outlives service_
   std::unique_ptr<ConvNetService> service_;
   std::unique_ptr<grpc::Server> server_;
+  absl::Mutex reload_mu_;
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
 };

@@ -1,14 +1,23 @@
 // convnet_server: trains and serves the network over gRPC (convnet.v1.ConvNet,
 // grpc.health.v1.Health, server reflection). See docs/SERVICE.md.
 //
-// SIGINT / SIGTERM: stop accepting, cancel training jobs (CANCELLED), let calls
-// in flight finish for up to --shutdown_grace, exit 0.
+// Signals (docs/SERVICE.md, "Signals"):
+//   SIGINT, SIGTERM  stop accepting, cancel training jobs (CANCELLED), let calls
+//                    in flight finish for up to --shutdown_grace, exit 0;
+//   SIGHUP           ConvNetServer::Reload: token, TLS files, new model
+//                    versions, datasets; jobs and calls go on;
+//   SIGQUIT, SIGUSR1 logged and ignored;
+//   SIGPIPE, SIGXFSZ ignored (a write past a file-size limit fails with EFBIG
+//                    and is reported like any other write error).
+// Exit status: 0 after a signalled stop, 2 for a bad flag, 1 when the server
+// cannot start (e.g. "address in use").
 #include <malloc.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -88,14 +97,17 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   TuneMalloc();
 
-  // Block the stop signals before any thread starts (threads inherit the
-  // mask), then take them synchronously with sigwait below.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Block the signals we act on before any thread starts (threads inherit the
+  // mask), so that no thread is interrupted by them; main takes them one at a
+  // time with sigwait below.
+  sigset_t handled_signals;
+  sigemptyset(&handled_signals);
+  for (const int signal_number : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1}) {
+    sigaddset(&handled_signals, signal_number);
+  }
+  pthread_sigmask(SIG_BLOCK, &handled_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN);
 
   convnet::server::ServerOptions options;
   options.address = absl::GetFlag(FLAGS_address);
@@ -125,10 +137,23 @@ int main(int argc, char** argv) {
     return server.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
 
-  int signal_number = 0;
-  while (sigwait(&stop_signals, &signal_number) != 0) {
+  for (;;) {
+    int signal_number = 0;
+    if (sigwait(&handled_signals, &signal_number) != 0) continue;
+    const std::string name = absl::StrCat("SIG", sigabbrev_np(signal_number));
+    if (signal_number == SIGHUP) {
+      convnet::server::LogInfo(absl::StrCat("received ", name, ": reloading"));
+      // Errors are logged part by part; the server goes on with what it had.
+      (*server)->Reload().IgnoreError();
+      continue;
+    }
+    if (signal_number == SIGQUIT || signal_number == SIGUSR1) {
+      convnet::server::LogInfo(absl::StrCat("received ", name, ": ignored (SIGINT or SIGTERM stops the server)"));
+      continue;
+    }
+    convnet::server::LogInfo(absl::StrCat("received ", name));
+    break;
   }
-  convnet::server::LogInfo(absl::StrCat("received ", signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
   (*server)->Shutdown(grace);
   server->reset();
   return 0;

@@ -242,6 +242,70 @@ TEST_F(ModelRepositoryTest, ASnapshotStaysValidWhileNewerVersionsArePublished) {
   EXPECT_EQ(repository->Get("m", 0)->version, 2);
 }
 
+// A version written by another process (an operator's copy), as Publish
+// would lay it out.
+void WriteVersion(const TempDir& dir, const std::string& name, int64_t version, const Model& model) {
+  const fs::path path = fs::path(dir.path()) / name / std::to_string(version);
+  fs::create_directories(path);
+  ASSERT_TRUE(WriteModelFile((path / kModelFileName).string(), model).ok());
+}
+
+TEST_F(ModelRepositoryTest, LoadNewVersionsServesVersionDirectoriesThatAppearedOnDisk) {
+  auto repository = Open();
+  ASSERT_TRUE(repository->Publish("a", MakeModel(1)).ok());
+  WriteVersion(dir_, "a", 5, MakeModel(5));
+  WriteVersion(dir_, "new-model", 2, MakeModel(2));
+  EXPECT_EQ(repository->Get("a", 5).status().code(), absl::StatusCode::kNotFound);
+
+  const absl::StatusOr<std::vector<std::string>> loaded = repository->LoadNewVersions();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(*loaded, (std::vector<std::string>{"a/5", "new-model/2"}));
+  auto latest = repository->Get("a", 0);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->version, 5);
+  EXPECT_EQ(latest->model->parameters, MakeModel(5).parameters);
+  EXPECT_TRUE(repository->Get("new-model", 2).ok());
+  // Nothing new the second time; the next publish comes after the copy.
+  EXPECT_EQ(*repository->LoadNewVersions(), std::vector<std::string>{});
+  EXPECT_EQ(repository->Publish("a", MakeModel(6))->version, 6);
+}
+
+TEST_F(ModelRepositoryTest, LoadNewVersionsNeverUnloadsOrReplacesAServedVersion) {
+  auto repository = Open();
+  ASSERT_TRUE(repository->Publish("a", MakeModel(1)).ok());
+  ASSERT_TRUE(repository->Publish("a", MakeModel(2)).ok());
+  fs::remove_all(dir_.Join("a/1"));
+  fs::remove_all(dir_.Join("a/2"));
+  WriteVersion(dir_, "a", 2, MakeModel(99));
+  ASSERT_TRUE(repository->LoadNewVersions().ok());
+  auto first = repository->Get("a", 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->model->parameters, MakeModel(1).parameters);
+  EXPECT_EQ(repository->Get("a", 2)->model->parameters, MakeModel(2).parameters);
+}
+
+TEST_F(ModelRepositoryTest, LoadNewVersionsSkipsAnIncompleteCopyUntilItIsComplete) {
+  auto repository = Open();
+  fs::create_directories(dir_.Join("a/1"));
+  { std::ofstream(dir_.Join("a/1/model.cnvn")) << "half a model"; }
+  const absl::StatusOr<std::vector<std::string>> skipped = repository->LoadNewVersions();
+  ASSERT_TRUE(skipped.ok()) << skipped.status();
+  EXPECT_TRUE(skipped->empty());
+  EXPECT_EQ(repository->Get("a", 1).status().code(), absl::StatusCode::kNotFound);
+
+  WriteVersion(dir_, "a", 1, MakeModel(1));
+  EXPECT_EQ(*repository->LoadNewVersions(), std::vector<std::string>{"a/1"});
+  EXPECT_TRUE(repository->Get("a", 1).ok());
+}
+
+TEST_F(ModelRepositoryTest, LoadNewVersionsLeavesTemporaryDirectoriesOfPublishesAlone) {
+  auto repository = Open();
+  fs::create_directories(dir_.Join("a/.tmp-3-0123456789abcdef"));
+  ASSERT_TRUE(repository->LoadNewVersions().ok());
+  EXPECT_TRUE(fs::exists(dir_.Join("a/.tmp-3-0123456789abcdef")));
+  EXPECT_EQ(repository->Publish("a", MakeModel(4))->version, 4);  // 3 is taken
+}
+
 TEST_F(ModelRepositoryTest, PublishStampsTheCreationTime) {
   auto repository = Open();
   auto published = repository->Publish("m", MakeModel(1));

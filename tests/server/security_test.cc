@@ -1,9 +1,10 @@
 // Transport security and bearer-token authorization (docs/SECURITY.md), with
 // certificates that the `openssl` command line tool generates when the test
 // binary starts: a CA, a server certificate for localhost and 127.0.0.1 that
-// it signed, a client certificate it signed, and a client certificate signed
-// by another CA. The real server runs in-process; every call goes over a real
-// channel (plaintext, TLS or mutual TLS).
+// it signed, a client certificate it signed, and a server and a client
+// certificate signed by another CA. The real server runs in-process; every
+// call goes over a real channel (plaintext, TLS or mutual TLS). Reload (what
+// SIGHUP does) replaces the token and the TLS files of the running server.
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -28,6 +29,7 @@
 #include "grpcpp/support/channel_arguments.h"
 #include "gtest/gtest.h"
 #include "server/auth.h"
+#include "server/credentials.h"
 #include "standard_services_client.h"
 #include "test_support.h"
 
@@ -85,7 +87,8 @@ class Pki {
   // ca.pem (the CA), server.pem/server.key (CN localhost, SAN DNS:localhost
   // and IP:127.0.0.1), client.pem/client.key (signed by the CA), and
   // rogue-ca.pem with rogue.pem/rogue.key (a client certificate signed by
-  // another CA).
+  // another CA) and rotated.pem/rotated.key (a server certificate like
+  // server.pem, signed by that other CA).
   static const Pki& Get() {
     static const Pki pki;  // its directory goes when the binary exits
     return pki;
@@ -115,7 +118,8 @@ class Pki {
     const bool ok = MakeCa("ca", "convnet test CA") && MakeCa("rogue-ca", "another CA") &&
                     MakeLeaf("server", "localhost", "ca", "server_ext", 2) &&
                     MakeLeaf("client", "convnet test client", "ca", "client_ext", 3) &&
-                    MakeLeaf("rogue", "convnet rogue client", "rogue-ca", "client_ext", 4);
+                    MakeLeaf("rogue", "convnet rogue client", "rogue-ca", "client_ext", 4) &&
+                    MakeLeaf("rotated", "localhost", "rogue-ca", "server_ext", 5);
     if (!ok) {
       error_ = absl::StrCat("generating test certificates with openssl failed (scripts/lib/common.sh installs "
                             "openssl with the test packages); its output:\n",
@@ -224,6 +228,9 @@ class SecurityTest : public ::testing::Test {
     }
     grpc::ChannelArguments arguments;
     if (!server_name.empty()) arguments.SetSslTargetNameOverride(server_name);
+    // A connection of its own, never one that another channel opened before
+    // the server's certificate changed.
+    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     return grpc::CreateCustomChannel(Target(), grpc::SslCredentials(ssl), arguments);
   }
 
@@ -625,12 +632,136 @@ TEST_F(SecurityTest, EmptyShortOrUnprintableTokensAreInvalidArguments) {
   EXPECT_TRUE(StartStatus(options).ok());
 }
 
-TEST_F(SecurityTest, AKeyThatDoesNotMatchTheCertificateStopsTheStart) {
+TEST_F(SecurityTest, AKeyThatDoesNotMatchTheCertificateIsAnInvalidArgument) {
   ServerOptions options = TlsOptions();
   options.tls.key_file = Pem("client.key");
-  const absl::Status status = StartStatus(options);
-  EXPECT_FALSE(status.ok());
-  EXPECT_NE(status.message().find("--tls_key not the key of --tls_cert"), std::string::npos) << status;
+  ExpectInvalid(options, "--tls_key: " + Pem("client.key") + " is not the private key of the certificate in --tls_cert");
+}
+
+// --- Reload (SIGHUP): rotation without a restart ---------------------------------------
+
+// A call that needs the token, with `token` as its bearer token.
+grpc::Status ExportParameters(v1::ConvNet::Stub& stub, const std::string& token) {
+  auto context = Context();
+  context->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+  v1::GetModelRequest request;
+  request.set_model_name(kModel);
+  request.set_include_parameters(true);
+  v1::GetModelResponse response;
+  return stub.GetModel(context.get(), request, &response);
+}
+
+TEST_F(SecurityTest, ReloadReplacesTheToken) {
+  StartServer(TokenOptions(/*auth_all=*/false));
+  ASSERT_TRUE(ExportParameters(server_->stub(), kToken).ok());
+  WriteFile(token_dir_.Join("token"), absl::StrCat(kWrongToken, "\n"));
+  ASSERT_TRUE(server_->server().Reload().ok());
+  EXPECT_EQ(ExportParameters(server_->stub(), kToken).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  const grpc::Status status = ExportParameters(server_->stub(), kWrongToken);
+  EXPECT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+}
+
+TEST_F(SecurityTest, AFailedReloadKeepsTheToken) {
+  StartServer(TokenOptions(/*auth_all=*/false));
+  for (const std::string& bad : {std::string("\n"), std::string("short\n")}) {
+    WriteFile(token_dir_.Join("token"), bad);
+    const absl::Status reload = server_->server().Reload();
+    EXPECT_EQ(reload.code(), absl::StatusCode::kInvalidArgument) << reload;
+    EXPECT_NE(reload.message().find("--auth_token_file"), std::string::npos) << reload;
+    EXPECT_TRUE(ExportParameters(server_->stub(), kToken).ok());
+  }
+  std::filesystem::remove(token_dir_.Join("token"));
+  EXPECT_EQ(server_->server().Reload().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ExportParameters(server_->stub(), kToken).ok());
+}
+
+// Waits (bounded) until `call` succeeds; the provider takes up a reloaded
+// certificate within server::kTlsReloadDelay.
+bool EventuallyOk(const std::function<grpc::Status()>& call) {
+  for (const absl::Time give_up = absl::Now() + absl::Seconds(30); absl::Now() < give_up;) {
+    if (call().ok()) return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+// Copies of the server's TLS files that a test may overwrite.
+class TlsReloadTest : public SecurityTest {
+ protected:
+  ServerOptions RotatableTlsOptions(bool mutual) {
+    CopyPem("server.pem", "cert.pem");
+    CopyPem("server.key", "key.pem");
+    CopyPem("ca.pem", "client-ca.pem");
+    ServerOptions options = Options();
+    options.tls.cert_file = token_dir_.Join("cert.pem");
+    options.tls.key_file = token_dir_.Join("key.pem");
+    if (mutual) options.tls.client_ca_file = token_dir_.Join("client-ca.pem");
+    return options;
+  }
+  void CopyPem(const std::string& from, const std::string& to) { WriteFile(token_dir_.Join(to), ReadFile(Pem(from))); }
+};
+
+TEST_F(TlsReloadTest, ReloadServesTheRotatedCertificate) {
+  StartServer(RotatableTlsOptions(/*mutual=*/false));
+  ASSERT_TRUE(ListModels(TlsChannel("ca")).ok());
+  ASSERT_EQ(ListModels(TlsChannel("rogue-ca")).error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  CopyPem("rotated.pem", "cert.pem");
+  CopyPem("rotated.key", "key.pem");
+  ASSERT_TRUE(server_->server().Reload().ok());
+  EXPECT_TRUE(EventuallyOk([&] { return ListModels(TlsChannel("rogue-ca")); }))
+      << "the rotated certificate (signed by the other CA) is not served";
+  EXPECT_EQ(ListModels(TlsChannel("ca")).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(TlsReloadTest, ReloadReplacesTheClientCa) {
+  StartServer(RotatableTlsOptions(/*mutual=*/true));
+  ASSERT_TRUE(ListModels(TlsChannel("ca", "client")).ok());
+
+  CopyPem("rogue-ca.pem", "client-ca.pem");
+  ASSERT_TRUE(server_->server().Reload().ok());
+  EXPECT_TRUE(EventuallyOk([&] { return ListModels(TlsChannel("ca", "rogue")); }))
+      << "a client certificate of the new client CA is refused";
+  EXPECT_EQ(ListModels(TlsChannel("ca", "client")).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(TlsReloadTest, AFailedReloadKeepsTheCertificate) {
+  StartServer(RotatableTlsOptions(/*mutual=*/false));
+  // A certificate whose key is not (yet) in place, then a file that is no
+  // certificate at all, then no file.
+  CopyPem("rotated.pem", "cert.pem");
+  absl::Status reload = server_->server().Reload();
+  EXPECT_EQ(reload.code(), absl::StatusCode::kInvalidArgument) << reload;
+  EXPECT_NE(reload.message().find("is not the private key of the certificate"), std::string::npos) << reload;
+  WriteFile(token_dir_.Join("cert.pem"), "not a certificate\n");
+  reload = server_->server().Reload();
+  EXPECT_NE(reload.message().find("--tls_cert"), std::string::npos) << reload;
+  std::filesystem::remove(token_dir_.Join("cert.pem"));
+  EXPECT_EQ(server_->server().Reload().code(), absl::StatusCode::kInvalidArgument);
+
+  EXPECT_TRUE(ListModels(TlsChannel("ca")).ok());
+}
+
+TEST_F(TlsReloadTest, OnlyASuccessfulReloadReplacesWhatGrpcReads) {
+  const ServerOptions options = RotatableTlsOptions(/*mutual=*/true);
+  absl::StatusOr<std::unique_ptr<server::ServerTransportSecurity>> security =
+      server::ServerTransportSecurity::Create(options.tls);
+  ASSERT_TRUE(security.ok()) << security.status();
+  absl::StatusOr<bool> changed = (*security)->Reload();
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_FALSE(*changed);
+
+  CopyPem("rotated.pem", "cert.pem");  // its key is not in place yet
+  EXPECT_EQ((*security)->Reload().status().code(), absl::StatusCode::kInvalidArgument);
+  CopyPem("server.pem", "cert.pem");
+  changed = (*security)->Reload();
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_FALSE(*changed) << "the failed reload replaced something";
+
+  CopyPem("rogue-ca.pem", "client-ca.pem");
+  changed = (*security)->Reload();
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_TRUE(*changed);
 }
 
 // --- The comparison ------------------------------------------------------------------
