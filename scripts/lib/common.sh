@@ -5,7 +5,7 @@
 CONVNET_BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libabsl-dev zlib1g-dev
+  libabsl-dev libssl-dev zlib1g-dev
 )
 CONVNET_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev openssl)
 CONVNET_PYTHON_PACKAGES=(python3 python3-grpcio python3-protobuf)
