@@ -21,7 +21,7 @@ absl::Span<const Command> AllCommands() {
        "flips dark-on-light drawings. Large inputs are sent --images_per_request at a time.",
        RunPredict},
       {"train",
-       "train [--model=NAME] [--maps=K | --init_from=NAME[/V]] [--dataset=NAME | --images=IDX "
+       "train --model=NAME [--maps=K | --init_from=NAME[/V]] [--dataset=NAME | --images=IDX "
        "--labels=IDX --index=N --count=N] [--eval_dataset=NAME|none] [--epochs=N] "
        "[--batch_size=M] [--learning_rate=ETA] [--l2=LAMBDA] [--cost=cross-entropy|quadratic] "
        "[--seed=S] [--wait] [--json]",

@@ -94,7 +94,7 @@ absl::StatusOr<Workload> BuildWorkload(const std::string& rpc) {
   if (rpc == "predict") {
     workload.method = "/convnet.v1.ConvNet/Predict";
     convnet::v1::PredictRequest request;
-    request.set_model_name(absl::GetFlag(FLAGS_model));
+    request.set_model_name(ModelFlag());
     request.set_version(absl::GetFlag(FLAGS_version));
     for (int64_t i = 0; i < n; ++i) request.add_images()->set_pixels(image_at(i));
     workload.request = request.SerializeAsString();
@@ -111,7 +111,7 @@ absl::StatusOr<Workload> BuildWorkload(const std::string& rpc) {
   absl::StatusOr<convnet::v1::Cost> cost = ParseCost(absl::GetFlag(FLAGS_cost));
   if (!cost.ok()) return cost.status();
   convnet::v1::GetGradientsRequest request;
-  request.mutable_model()->set_model_name(absl::GetFlag(FLAGS_model));
+  request.mutable_model()->set_model_name(ModelFlag());
   request.mutable_model()->set_version(absl::GetFlag(FLAGS_version));
   request.set_cost(*cost);
   for (int64_t i = 0; i < n; ++i) {

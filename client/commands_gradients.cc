@@ -77,7 +77,7 @@ int RunGradients(Connection& connection, const Arguments& arguments) {
   }
   const std::string parameters_file = absl::GetFlag(FLAGS_parameters_file);
   if (parameters_file.empty()) {
-    request.mutable_model()->set_model_name(absl::GetFlag(FLAGS_model));
+    request.mutable_model()->set_model_name(ModelFlag());
     request.mutable_model()->set_version(absl::GetFlag(FLAGS_version));
   } else {
     absl::StatusOr<convnet::v1::Parameters> parameters = ReadParametersFile(parameters_file);

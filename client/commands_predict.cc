@@ -105,7 +105,7 @@ int RunPredict(Connection& connection, const Arguments& arguments) {
   for (size_t begin = 0; begin < images->size(); begin += per_request) {
     const size_t end = std::min(images->size(), begin + static_cast<size_t>(per_request));
     convnet::v1::PredictRequest request;
-    request.set_model_name(absl::GetFlag(FLAGS_model));
+    request.set_model_name(ModelFlag());
     request.set_version(absl::GetFlag(FLAGS_version));
     for (size_t i = begin; i < end; ++i) *request.add_images() = ToProtoImage((*images)[i]);
     convnet::v1::PredictResponse response;
@@ -137,7 +137,7 @@ int RunPredict(Connection& connection, const Arguments& arguments) {
     ++labelled;
     if (*(*images)[i].label == predictions[i].predicted_class) ++correct;
   }
-  const std::string model = absl::GetFlag(FLAGS_model);
+  const std::string model = ModelFlag();
   const std::string version_text = absl::StrJoin(versions, ", ");
 
   if (absl::GetFlag(FLAGS_json)) {

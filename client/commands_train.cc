@@ -58,6 +58,11 @@ int RunTrain(Connection& connection, const Arguments& arguments) {
   if (!arguments.empty()) {
     return UsageError("train", absl::StrFormat("unexpected argument \"%s\"", arguments[0]));
   }
+  // Training adds a version to a model: which one is never guessed (--model's
+  // default serves the reading commands).
+  if (absl::GetFlag(FLAGS_model).empty()) {
+    return UsageError("train", "--model=NAME is required: the model the new version is added to");
+  }
   convnet::v1::TrainRequest request;
   request.set_model_name(absl::GetFlag(FLAGS_model));
 

@@ -7,7 +7,8 @@ ABSL_FLAG(std::string, address, "",
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(30),
           "deadline of each call (the watch stream of train --wait has none)");
 ABSL_FLAG(bool, json, false, "print the result as JSON instead of text");
-ABSL_FLAG(std::string, model, "mnist", "model name");
+ABSL_FLAG(std::string, model, "",
+          "model name (default for predict, gradients and bench: mnist; required for train)");
 ABSL_FLAG(int64_t, version, 0, "model version (0 = the latest)");
 ABSL_FLAG(std::string, images, "",
           "IDX image file (plain or .gz), e.g. data/mnist/t10k-images-idx3-ubyte.gz");
@@ -15,3 +16,12 @@ ABSL_FLAG(std::string, labels, "", "IDX label file (plain or .gz) matching --ima
 ABSL_FLAG(int64_t, index, 0, "first image taken from --images");
 ABSL_FLAG(int64_t, count, 1, "number of images taken from --images");
 ABSL_FLAG(std::string, cost, "cross-entropy", "cost function: cross-entropy or quadratic");
+
+namespace convnet::client {
+
+std::string ModelFlag() {
+  const std::string model = absl::GetFlag(FLAGS_model);
+  return model.empty() ? "mnist" : model;
+}
+
+}  // namespace convnet::client

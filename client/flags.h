@@ -16,7 +16,7 @@ ABSL_DECLARE_FLAG(absl::Duration, timeout);
 // Print the result as JSON instead of text.
 ABSL_DECLARE_FLAG(bool, json);
 // The model a command works on, and its version (0 = latest).
-ABSL_DECLARE_FLAG(std::string, model);
+ABSL_DECLARE_FLAG(std::string, model);  // "" = not given; see convnet::client::ModelFlag
 ABSL_DECLARE_FLAG(int64_t, version);
 // Input images and labels from IDX files (plain or .gz), and the range taken.
 ABSL_DECLARE_FLAG(std::string, images);
@@ -25,5 +25,14 @@ ABSL_DECLARE_FLAG(int64_t, index);
 ABSL_DECLARE_FLAG(int64_t, count);
 // The cost function: "cross-entropy" or "quadratic".
 ABSL_DECLARE_FLAG(std::string, cost);
+
+namespace convnet::client {
+
+// --model, or "mnist" when it is not given: the default of the commands that
+// read a model. train requires --model instead (it never guesses which model
+// a new version goes to).
+std::string ModelFlag();
+
+}  // namespace convnet::client
 
 #endif  // CONVNET_CLIENT_FLAGS_H_

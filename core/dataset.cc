@@ -1,12 +1,15 @@
 #include "core/dataset.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/idx.h"
 #include "core/status_macros.h"
 
@@ -62,12 +65,25 @@ Dataset Dataset::Prefix(size_t n) const {
   return prefix;
 }
 
-bool IsMnistDirectory(const std::string& dir) {
+absl::Status CheckMnistDirectory(const std::string& dir) {
+  std::vector<std::string> missing;
+  std::vector<std::string> unreadable;
   for (const char* name : {kTrainImagesFile, kTrainLabelsFile, kTestImagesFile, kTestLabelsFile}) {
-    if (!FindDatasetFile(dir, name).ok()) return false;
+    absl::StatusOr<std::string> path = FindDatasetFile(dir, name);
+    if (!path.ok()) {
+      missing.push_back(absl::StrCat(name, "[.gz]"));
+    } else if (::access(path->c_str(), R_OK) != 0) {
+      unreadable.push_back(path->substr(path->find_last_of('/') + 1));
+    }
   }
-  return true;
+  if (!missing.empty()) return absl::NotFoundError(absl::StrCat("missing ", absl::StrJoin(missing, ", ")));
+  if (!unreadable.empty()) {
+    return absl::PermissionDeniedError(absl::StrCat("unreadable ", absl::StrJoin(unreadable, ", ")));
+  }
+  return absl::OkStatus();
 }
+
+bool IsMnistDirectory(const std::string& dir) { return CheckMnistDirectory(dir).ok(); }
 
 absl::StatusOr<MnistDirectory> LoadMnistDirectory(const std::string& dir) {
   MnistDirectory mnist;

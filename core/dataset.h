@@ -38,7 +38,12 @@ inline constexpr const char* kTrainLabelsFile = "train-labels-idx1-ubyte";
 inline constexpr const char* kTestImagesFile = "t10k-images-idx3-ubyte";
 inline constexpr const char* kTestLabelsFile = "t10k-labels-idx1-ubyte";
 
-// True when `dir` holds the four files (plain or .gz).
+// OK when `dir` holds the four files (plain or .gz), each readable;
+// otherwise NOT_FOUND "missing <file>[.gz], ..." naming every missing file, or
+// PERMISSION_DENIED "unreadable <file>, ..." naming the unreadable ones.
+absl::Status CheckMnistDirectory(const std::string& dir);
+
+// CheckMnistDirectory(dir).ok().
 bool IsMnistDirectory(const std::string& dir);
 
 // Loads the four files of `dir`. NOT_FOUND when a file is missing; the IDX

@@ -46,6 +46,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -238,9 +239,8 @@ uint64_t LittleAt(absl::string_view bytes, size_t offset, int n) {
 absl::StatusOr<Parameters> DecodeParameters(Reader& r) {
   uint32_t k = 0;
   CONVNET_RETURN_IF_ERROR(r.U32("K", &k));
-  if (k < static_cast<uint32_t>(kMinMaps) || k > static_cast<uint32_t>(kMaxMaps)) {
-    return absl::DataLossError(
-        absl::StrCat("K must be in ", kMinMaps, "..", kMaxMaps, ", got ", k));
+  if (absl::Status valid = ValidateFeatureMaps(k); !valid.ok()) {
+    return absl::DataLossError(absl::StrCat("K: ", valid.message()));
   }
   uint64_t count = 0;
   CONVNET_RETURN_IF_ERROR(r.U64("parameter count", &count));
@@ -407,7 +407,12 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
 
 }  // namespace
 
-std::string EncodeModel(const Model& model) {
+absl::StatusOr<std::string> EncodeModel(const Model& model) {
+  const absl::Span<const float> flat = model.parameters.flat();
+  if (const std::optional<size_t> i = FindNonFinite(flat)) {
+    return absl::InvalidArgumentError(absl::StrCat("refusing to encode a model whose parameter ", *i,
+                                                   " is not finite (", flat[*i], ")"));
+  }
   const std::string payload = EncodePayload(model);
   Writer w;
   w.Bytes(kMagic);
@@ -476,7 +481,12 @@ absl::StatusOr<Model> DecodeModel(absl::string_view bytes) {
 }
 
 absl::Status WriteModelFile(const std::string& path, const Model& model) {
-  const std::string bytes = EncodeModel(model);
+  absl::StatusOr<std::string> encoded = EncodeModel(model);
+  if (!encoded.ok()) {
+    return absl::Status(encoded.status().code(),
+                        absl::StrCat("cannot write model file ", path, ": ", encoded.status().message()));
+  }
+  const std::string& bytes = *encoded;
   absl::BitGen random;
   const std::string temp =
       absl::StrCat(path, ".tmp-", absl::StrFormat("%016x", absl::Uniform<uint64_t>(random)));

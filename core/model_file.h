@@ -39,8 +39,9 @@ struct Model {
   ModelMetadata metadata;
 };
 
-// Serialises `model` to bytes in the format above.
-std::string EncodeModel(const Model& model);
+// Serialises `model` to bytes in the format above. INVALID_ARGUMENT naming the
+// index when a parameter is not finite: such a model is never stored.
+absl::StatusOr<std::string> EncodeModel(const Model& model);
 
 // Parses bytes. DATA_LOSS with a clear message for: truncation (naming the
 // expected and actual lengths), a wrong magic, an unsupported format version
@@ -50,8 +51,9 @@ std::string EncodeModel(const Model& model);
 absl::StatusOr<Model> DecodeModel(absl::string_view bytes);
 
 // Writes atomically: `path + ".tmp-<random>"`, fsync, rename over `path`,
-// fsync of the directory. INTERNAL/PERMISSION_DENIED naming the path on failure;
-// the temporary file is removed on every failure.
+// fsync of the directory. EncodeModel's INVALID_ARGUMENT (nothing is written)
+// or INTERNAL/PERMISSION_DENIED naming the path on failure; the temporary file
+// is removed on every failure.
 absl::Status WriteModelFile(const std::string& path, const Model& model);
 
 // Reads and decodes. NOT_FOUND when missing; DecodeModel's errors otherwise,

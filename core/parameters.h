@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -76,8 +77,14 @@ class Parameters {
   AlignedVector<float> storage_;  // Padding(k) floats, then flat()
 };
 
-// OK when 1 <= k <= 64; otherwise INVALID_ARGUMENT naming the value.
-absl::Status ValidateMapCount(int k);
+// The one check of K, the number of feature maps: OK when kMinMaps <= k <=
+// kMaxMaps; otherwise INVALID_ARGUMENT "feature_maps must be in 1..64, got <k>"
+// (callers prefix the field's path or wrap the code).
+absl::Status ValidateFeatureMaps(int64_t k);
+
+// The index of the first value that is not finite (NaN or infinite), or
+// nullopt when all are finite.
+std::optional<size_t> FindNonFinite(absl::Span<const float> values);
 
 }  // namespace convnet
 

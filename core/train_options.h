@@ -11,13 +11,20 @@
 
 namespace convnet {
 
+// The bounds of the hyperparameters. Larger steps than these only diverge:
+// the weight decay factor 1 - eta * lambda / n must not flip the weights'
+// sign on every step by orders of magnitude.
 inline constexpr int kMaxEpochs = 1000;
+inline constexpr double kMaxLearningRate = 100.0;
+inline constexpr double kMaxL2 = 1e4;
 
+// The member initialisers are the defaults, also of the service for every
+// hyperparameter a request leaves unset.
 struct TrainOptions {
   int epochs = 1;               // passes over the training set, 1..kMaxEpochs
   int batch_size = 10;          // mini-batch size m, 1..training-set size
-  double learning_rate = 0.5;   // eta > 0
-  double l2 = 0.0;              // lambda >= 0 (weights only; NETWORK.md)
+  double learning_rate = 0.5;   // eta in (0, kMaxLearningRate]
+  double l2 = 0.0;              // lambda in [0, kMaxL2] (weights only; NETWORK.md)
   Cost cost = Cost::kCrossEntropy;
   uint64_t seed = 1;            // shuffle order (and init, when the caller initialises)
   // A progress callback is called about every this many training samples
@@ -25,8 +32,13 @@ struct TrainOptions {
   int progress_every = 1000;
 };
 
-// INVALID_ARGUMENT naming the field and value when an option is out of range.
-// `training_examples` is the size of the training set (bounds batch_size).
+// The one check of the hyperparameters: every bound that does not depend on
+// the training set. INVALID_ARGUMENT with a message that starts with the
+// field's name and ends with the value ("learning_rate must be a finite
+// number in (0, 100], got 1e+300"), so that callers can prefix a path.
+absl::Status ValidateTrainOptions(const TrainOptions& options);
+
+// As above, and batch_size at most `training_examples` (which must be > 0).
 absl::Status ValidateTrainOptions(const TrainOptions& options, size_t training_examples);
 
 struct EpochMetrics {

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <numeric>
 
+#include "absl/strings/str_cat.h"
 #include "core/gradient_sum.h"
 #include "core/kernels.h"
 #include "core/network.h"
@@ -38,6 +40,22 @@ void SgdStep(const float* gradient_sum, size_t m, size_t n, const TrainOptions& 
   update_biases(w1_end, b1_end);
   update_weights(b1_end, w3_end);
   update_biases(w3_end, b3_end);
+}
+
+// FAILED_PRECONDITION when the epoch's training cost or the parameters are no
+// longer finite: the steps were too large, and every later epoch would only
+// carry NaN forward.
+absl::Status CheckNotDiverged(int epoch, double train_cost, const Parameters& params) {
+  std::string what;
+  if (!std::isfinite(train_cost)) {
+    what = absl::StrCat("training cost not finite (", train_cost, ")");
+  } else if (const std::optional<size_t> i = FindNonFinite(params.flat())) {
+    what = absl::StrCat("parameters not finite (parameter ", *i, " is ", params.flat()[*i], ")");
+  } else {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("diverged at epoch ", epoch, ": ", what, "; try a smaller learning_rate or l2"));
 }
 
 double Seconds(std::chrono::steady_clock::time_point since) {
@@ -82,6 +100,10 @@ absl::StatusOr<TrainResult> Train(const Parameters& initial, const Dataset& trai
                                   const TrainOptions& options, ThreadPool* pool,
                                   const TrainCallbacks& callbacks, const std::atomic<bool>* cancel) {
   CONVNET_RETURN_IF_ERROR(ValidateTrainOptions(options, train.size()));
+  if (const std::optional<size_t> i = FindNonFinite(initial.flat())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the initial parameters are not finite (parameter ", *i, " is ", initial.flat()[*i], ")"));
+  }
   CONVNET_RETURN_IF_ERROR(ValidateLabels(train.labels));
   if (train.images.size() != train.size() * kPixels) {
     return absl::InvalidArgumentError("training images and labels differ in count");
@@ -121,6 +143,7 @@ absl::StatusOr<TrainResult> Train(const Parameters& initial, const Dataset& trai
     EpochMetrics metrics;
     metrics.epoch = epoch;
     metrics.train_cost = cost_sum / static_cast<double>(n);
+    CONVNET_RETURN_IF_ERROR(CheckNotDiverged(epoch, metrics.train_cost, params));
     if (test != nullptr && test->size() > 0) {
       const Evaluation evaluation = Evaluate(params, *test, options.cost, pool);
       metrics.test_accuracy = evaluation.accuracy;

@@ -44,7 +44,11 @@ struct TrainCallbacks {
 // Trains `initial` on `train`, evaluating on `test` after every epoch (when
 // test is non-null and non-empty). Checks `cancel` between mini-batches and
 // returns CANCELLED when it becomes true. INVALID_ARGUMENT for options that
-// fail ValidateTrainOptions. `pool` may be null.
+// fail ValidateTrainOptions; FAILED_PRECONDITION when `initial` holds a
+// non-finite value, and "diverged at epoch <e>: ..." when an epoch's training
+// cost or the parameters after it are not finite (checked after every
+// epoch's training, before its evaluation and on_epoch): a diverged run
+// returns no parameters. `pool` may be null.
 absl::StatusOr<TrainResult> Train(const Parameters& initial, const Dataset& train, const Dataset* test,
                                   const TrainOptions& options, ThreadPool* pool,
                                   const TrainCallbacks& callbacks = {},

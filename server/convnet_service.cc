@@ -274,10 +274,7 @@ absl::Status ConvNetService::DoTrain(const v1::TrainRequest& request, v1::TrainR
   switch (request.initialization_case()) {
     case v1::TrainRequest::kFeatureMaps: {
       const int k = request.feature_maps();
-      if (k < kMinMaps || k > kMaxMaps) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("feature_maps must be in ", kMinMaps, "..", kMaxMaps, ", got ", k));
-      }
+      CONVNET_RETURN_IF_ERROR(ValidateFeatureMaps(k));
       CONVNET_ASSIGN_OR_RETURN(Parameters initial, Parameters::Initialize(k, spec.options.seed));
       spec.initial = std::make_shared<const Parameters>(std::move(initial));
       spec.init_seed = spec.options.seed;
@@ -294,6 +291,11 @@ absl::Status ConvNetService::DoTrain(const v1::TrainRequest& request, v1::TrainR
       }
       spec.initial = ParametersOf(*served);
       spec.init_from = absl::StrCat(served->model_name, "/", served->version);
+      if (const std::optional<size_t> i = FindNonFinite(spec.initial->flat())) {
+        return absl::FailedPreconditionError(absl::StrCat("init_from: version ", spec.init_from,
+                                                          " holds a non-finite parameter (", *i,
+                                                          "); train from another version"));
+      }
       break;
     }
     case v1::TrainRequest::INITIALIZATION_NOT_SET:

@@ -5,6 +5,7 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -17,21 +18,38 @@ namespace convnet::server {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> DatasetRegistry::List() const {
-  std::vector<std::string> names;
-  if (data_dir_.empty()) return names;
+std::vector<std::string> DatasetRegistry::List() const { return Scan().available; }
+
+DatasetScan DatasetRegistry::Scan() const {
+  DatasetScan scan;
+  if (data_dir_.empty()) return scan;
   std::error_code ec;
   fs::directory_iterator it(data_dir_, ec);
-  if (ec) return names;
+  if (ec) return scan;
   for (const fs::directory_entry& entry : it) {
     const std::string name = entry.path().filename().string();
     std::error_code type_ec;
-    if (IsValidName(name) && entry.is_directory(type_ec) && IsMnistDirectory(entry.path().string())) {
-      names.push_back(name);
+    if (absl::StartsWith(name, ".") || !entry.is_directory(type_ec)) continue;  // not a candidate
+    if (absl::Status valid = ValidateName("dataset name", name); !valid.ok()) {
+      scan.skipped.push_back(SkippedDataset{name, absl::StrCat("bad name: ", valid.message())});
+      continue;
     }
+    if (absl::Status complete = CheckMnistDirectory(entry.path().string()); !complete.ok()) {
+      scan.skipped.push_back(SkippedDataset{name, std::string(complete.message())});
+      continue;
+    }
+    scan.available.push_back(name);
   }
-  std::sort(names.begin(), names.end());
-  return names;
+  std::sort(scan.available.begin(), scan.available.end());
+  std::sort(scan.skipped.begin(), scan.skipped.end(),
+            [](const SkippedDataset& a, const SkippedDataset& b) { return a.folder < b.folder; });
+  return scan;
+}
+
+std::string DescribeSkipped(const std::vector<SkippedDataset>& skipped) {
+  std::vector<std::string> parts;
+  for (const SkippedDataset& folder : skipped) parts.push_back(absl::StrCat(folder.folder, " (", folder.reason, ")"));
+  return absl::StrJoin(parts, ", ");
 }
 
 absl::StatusOr<std::shared_ptr<const MnistDirectory>> DatasetRegistry::Get(absl::string_view field,
@@ -54,10 +72,11 @@ absl::StatusOr<std::shared_ptr<const MnistDirectory>> DatasetRegistry::Get(absl:
   }
   const std::string dir = (fs::path(data_dir_) / std::string(name)).string();
   if (!IsMnistDirectory(dir)) {
-    const std::vector<std::string> available = List();
+    const DatasetScan scan = Scan();
     return absl::NotFoundError(absl::StrCat(
         field, ": dataset ", Quote(name), " not found in ", data_dir_, " (available: ",
-        available.empty() ? "none" : absl::StrJoin(available, ", "), ")"));
+        scan.available.empty() ? "none" : absl::StrJoin(scan.available, ", "),
+        scan.skipped.empty() ? "" : absl::StrCat("; skipped: ", DescribeSkipped(scan.skipped)), ")"));
   }
   const absl::Time start = absl::Now();
   absl::StatusOr<MnistDirectory> loaded = LoadMnistDirectory(dir);

@@ -23,6 +23,21 @@
 
 namespace convnet::server {
 
+// A subdirectory of data_dir that is not a usable dataset, and why.
+struct SkippedDataset {
+  std::string folder;  // its name in data_dir
+  std::string reason;  // e.g. "bad name: ..." or "missing t10k-labels-idx1-ubyte[.gz]"
+};
+
+// What data_dir holds now.
+struct DatasetScan {
+  std::vector<std::string> available;   // dataset names, sorted
+  std::vector<SkippedDataset> skipped;  // sorted by folder; hidden folders are not listed
+};
+
+// "Fashion (bad name: ...), emnist (missing t10k-labels-idx1-ubyte[.gz])".
+std::string DescribeSkipped(const std::vector<SkippedDataset>& skipped);
+
 class DatasetRegistry {
  public:
   // `data_dir` need not exist (then no dataset is found).
@@ -36,10 +51,16 @@ class DatasetRegistry {
   // Names of the dataset directories present now, sorted. Loads nothing.
   std::vector<std::string> List() const;
 
+  // The dataset directories present now and the other subdirectories with the
+  // reason each is skipped (a bad name; missing or unreadable IDX files).
+  // Loads nothing; an unlistable or missing data_dir gives an empty scan.
+  DatasetScan Scan() const;
+
   // The dataset `name` (its training and test splits), loading it on first
   // use. `field` names the request field in messages. INVALID_ARGUMENT for a
   // bad name; NOT_FOUND when there is no such dataset (listing the available
-  // ones); DATA_LOSS naming the file when the dataset's files are corrupt.
+  // ones and the skipped folders with their reasons); DATA_LOSS naming the
+  // file when the dataset's files are corrupt.
   absl::StatusOr<std::shared_ptr<const MnistDirectory>> Get(absl::string_view field,
                                                             absl::string_view name);
 

@@ -51,6 +51,7 @@ struct JobManager::Job {
   // under it, so a later write never carries an older snapshot.
   absl::Mutex record_mu ABSL_ACQUIRED_BEFORE(mu);
   bool forgotten ABSL_GUARDED_BY(record_mu) = false;  // its record is deleted: write no more
+  absl::Time last_recorded ABSL_GUARDED_BY(record_mu) = absl::InfinitePast();  // the last successful write
 
   mutable absl::Mutex mu;
   JobInfo info ABSL_GUARDED_BY(mu);
@@ -179,12 +180,17 @@ void JobManager::Restore(std::vector<JobInfo> records, const std::vector<std::st
                        id_prefix_, "-"));
 }
 
-void JobManager::Save(Job& job, const JobInfo& snapshot) {
-  if (store_ == nullptr || job.forgotten) return;
-  if (absl::Status saved = store_->Save(snapshot); !saved.ok()) {
+absl::Status JobManager::Save(Job& job, const JobInfo& snapshot) {
+  if (store_ == nullptr || job.forgotten) return absl::OkStatus();
+  absl::Status saved = store_->Save(snapshot);
+  if (!saved.ok()) {
     LogWarning(absl::StrCat("job store: cannot record ", JobLabel(snapshot), " (", JobStateName(snapshot.state),
                             "): ", saved.ToString(), "; a restart will not know this state"));
+    return saved;
   }
+  job.last_recorded = absl::Now();
+  record_writes_.fetch_add(1, std::memory_order_relaxed);
+  return absl::OkStatus();
 }
 
 void JobManager::Persist(Job& job) {
@@ -194,69 +200,73 @@ void JobManager::Persist(Job& job) {
     absl::ReaderMutexLock lock(&job.mu);
     snapshot = job.info;
   }
-  Save(job, snapshot);
+  (void)Save(job, snapshot);  // a failure is logged; the job goes on
 }
 
-JobInfo JobManager::Change(Job& job, const std::function<void(JobInfo&)>& change, bool state_changed) {
+JobManager::Changed JobManager::Change(Job& job, const std::function<void(JobInfo&)>& change, bool state_changed,
+                                       RecordWhen when) {
   absl::MutexLock record_lock(&job.record_mu);
-  if (store_ != nullptr) {
+  Changed changed;
+  const bool due = when == RecordWhen::kNow || absl::Now() - job.last_recorded >= kRecordInterval;
+  if (store_ != nullptr && due) {
     JobInfo next;
     {
       absl::ReaderMutexLock lock(&job.mu);
       next = job.info;
     }
     change(next);
-    Save(job, next);
+    changed.record = Save(job, next);
+    changed.recorded = changed.record.ok() && !job.forgotten;
   }
   absl::MutexLock lock(&job.mu);
   change(job.info);
   if (state_changed) job.states.push_back(job.info.state);
-  return job.info;
+  changed.info = job.info;
+  return changed;
 }
+
+int64_t JobManager::RecordWrites() const { return record_writes_.load(std::memory_order_relaxed); }
 
 JobManager::~JobManager() { Shutdown(); }
 
 absl::StatusOr<JobInfo> JobManager::Submit(JobSpec spec) {
-  std::shared_ptr<Job> job;
-  absl::StatusOr<JobInfo> snapshot = Enqueue(std::move(spec), &job);
-  // Recorded before the client learns the id: after a crash from here on, a
-  // restart reports the job (as interrupted).
-  if (snapshot.ok()) Persist(*job);
-  return snapshot;
-}
-
-absl::StatusOr<JobInfo> JobManager::Enqueue(JobSpec spec, std::shared_ptr<Job>* accepted) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError("the server is shutting down; no new training jobs");
-  const int capacity = std::max(1, options_.max_concurrent_jobs) + std::max(0, options_.max_queued_jobs);
-  if (active_ >= capacity) {
-    const int queued = static_cast<int>(queue_.size());
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "training job queue is full: ", active_ - queued, " running and ", queued,
-        " queued (--max_concurrent_jobs=", options_.max_concurrent_jobs,
-        ", --max_queued_jobs=", options_.max_queued_jobs, "); retry later"));
-  }
   auto job = std::make_shared<Job>(std::move(spec));
-  *accepted = job;
-  JobInfo snapshot;
+  std::string id;
   {
-    absl::MutexLock job_lock(&job->mu);
-    JobInfo& info = job->info;
-    info.id = absl::StrCat(id_prefix_, "-", next_sequence_++);
-    info.model_name = job->spec.model_name;
-    info.state = JobState::kQueued;
-    info.feature_maps = job->spec.initial->k();
-    info.init_from = job->spec.init_from;
-    info.train_dataset = job->spec.train_dataset;
-    info.eval_dataset = job->spec.eval ? job->spec.eval_dataset : "";
-    info.train_examples = static_cast<int64_t>(job->spec.train->size());
-    info.eval_examples = job->spec.eval ? static_cast<int64_t>(job->spec.eval->size()) : 0;
-    info.options = job->spec.options;
-    info.created = absl::Now();
-    job->states.push_back(JobState::kQueued);
-    snapshot = info;
+    // A slot and an id are reserved first; the job becomes visible only once
+    // its record is durable.
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("the server is shutting down; no new training jobs");
+    const int capacity = std::max(1, options_.max_concurrent_jobs) + std::max(0, options_.max_queued_jobs);
+    if (active_ >= capacity) {
+      const int queued = static_cast<int>(queue_.size());
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "training job queue is full: ", active_ - queued, " running and ", queued,
+          " queued (--max_concurrent_jobs=", options_.max_concurrent_jobs,
+          ", --max_queued_jobs=", options_.max_queued_jobs, "); retry later"));
+    }
+    ++active_;
+    id = absl::StrCat(id_prefix_, "-", next_sequence_++);
   }
-  ++active_;
+  const JobInfo snapshot = Describe(*job, id);
+  absl::Status recorded;
+  {
+    absl::MutexLock record_lock(&job->record_mu);
+    recorded = Save(*job, snapshot);
+  }
+  absl::MutexLock lock(&mu_);
+  if (!recorded.ok() || stopping_) {
+    --active_;
+    if (!recorded.ok()) {
+      // A server-side fault (a full or read-only disk), not the client's.
+      return absl::InternalError(absl::StrCat("cannot record the job: ", recorded.message()));
+    }
+    // Shutdown() began while the record was written: the job never existed.
+    if (absl::Status removed = store_ != nullptr ? store_->Remove(id) : absl::OkStatus(); !removed.ok()) {
+      LogWarning(absl::StrCat("job store: cannot delete the record of refused job ", id, ": ", removed.ToString()));
+    }
+    return absl::UnavailableError("the server is shutting down; no new training jobs");
+  }
   queue_.push_back(job);
   jobs_.push_back(job);
   by_id_.emplace(snapshot.id, job);
@@ -267,6 +277,24 @@ absl::StatusOr<JobInfo> JobManager::Enqueue(JobSpec spec, std::shared_ptr<Job>* 
                        ", eta ", snapshot.options.learning_rate, ", ", CostName(snapshot.options.cost),
                        ")"));
   return snapshot;
+}
+
+JobInfo JobManager::Describe(Job& job, const std::string& id) {
+  absl::MutexLock job_lock(&job.mu);
+  JobInfo& info = job.info;
+  info.id = id;
+  info.model_name = job.spec.model_name;
+  info.state = JobState::kQueued;
+  info.feature_maps = job.spec.initial->k();
+  info.init_from = job.spec.init_from;
+  info.train_dataset = job.spec.train_dataset;
+  info.eval_dataset = job.spec.eval ? job.spec.eval_dataset : "";
+  info.train_examples = static_cast<int64_t>(job.spec.train->size());
+  info.eval_examples = job.spec.eval ? static_cast<int64_t>(job.spec.eval->size()) : 0;
+  info.options = job.spec.options;
+  info.created = absl::Now();
+  job.states.push_back(JobState::kQueued);
+  return info;
 }
 
 std::shared_ptr<JobManager::Job> JobManager::Find(absl::string_view id) const {
@@ -326,7 +354,8 @@ void JobManager::Finish(Job& job, JobState state, int64_t version, std::string e
         info.error = error;
         info.finished = finished;
       },
-      /*state_changed=*/true);
+      /*state_changed=*/true)
+                           .info;
   job.spec.initial.reset();  // the datasets and parameters are no longer needed
   job.spec.train.reset();
   job.spec.eval.reset();
@@ -472,14 +501,22 @@ void JobManager::RunJob(Job& job) {
     return;
   }
   const absl::Time started = absl::Now();
-  const JobInfo info = Change(
+  const Changed running = Change(
       job,
       [started](JobInfo& info) {
         info.state = JobState::kRunning;
         info.started = started;
       },
       /*state_changed=*/true);
+  const JobInfo& info = running.info;
   LogInfo(absl::StrCat(JobLabel(info), ": QUEUED -> RUNNING"));
+  if (!running.record.ok()) {
+    // The model directory cannot take the record: it would not take the new
+    // version either, so the job stops before it trains.
+    Finish(job, JobState::kFailed, 0,
+           absl::StrCat("cannot record the job in the model directory: ", running.record.message()));
+    return;
+  }
   CrashPoint("jobs.after_running_record");
 
   TrainCallbacks callbacks;
@@ -489,9 +526,14 @@ void JobManager::RunJob(Job& job) {
     ++job.progress_sequence;
   };
   callbacks.on_epoch = [this, &job](const EpochMetrics& metrics) {
-    // Recorded at each epoch's end (not at every progress report).
-    Change(job, [&metrics](JobInfo& info) { info.epochs.push_back(metrics); }, /*state_changed=*/false);
-    CrashPoint("jobs.after_epoch_record");
+    // In memory at every epoch's end; on disk when kRecordInterval has passed
+    // since the last write, and always at the last epoch (so that a restart
+    // knows whether training had finished).
+    const bool last = metrics.epoch >= job.spec.options.epochs;
+    const Changed changed =
+        Change(job, [&metrics](JobInfo& info) { info.epochs.push_back(metrics); }, /*state_changed=*/false,
+               last ? RecordWhen::kNow : RecordWhen::kIfDue);
+    if (changed.recorded) CrashPoint("jobs.after_epoch_record");
   };
 
   const JobSpec& spec = job.spec;

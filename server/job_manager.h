@@ -16,7 +16,13 @@
 // - Every state change is logged, one line each.
 // - Persistence (with a JobStore, as the server runs it): every job's record
 //   (its JobInfo, never its training data) is written atomically at every
-//   state change and at the end of every epoch. At start-up Open() lists the
+//   state change, and while the job runs at the end of an epoch when
+//   kRecordInterval has passed since the last write, and always at the end of
+//   the last epoch. (Get, List and Watch read memory: they are exact; after a
+//   crash a record may lack the epochs of the last kRecordInterval.) A job
+//   becomes visible and runnable only once its QUEUED record is durable; a
+//   RUNNING record that cannot be written fails the job before it trains.
+//   At start-up Open() lists the
 //   recorded jobs again; a job recorded as QUEUED or RUNNING was interrupted
 //   by a crash or a kill and becomes FAILED with an error starting
 //   "interrupted:" (recorded too): it never appears to be still running. Job
@@ -116,6 +122,9 @@ class JobStore;
 class JobManager {
  public:
   static constexpr size_t kMaxFinishedJobs = 1000;
+  // While a job runs, its record is rewritten at an epoch's end at most this
+  // often (a fast job would otherwise spend its time in fsync).
+  static constexpr absl::Duration kRecordInterval = absl::Seconds(2);
 
   // `repository` and `pool` must outlive the manager. Starts the runner
   // threads. Jobs live in memory only (see Open for persisted jobs).
@@ -134,8 +143,12 @@ class JobManager {
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
-  // Queues a job; returns its snapshot (QUEUED). RESOURCE_EXHAUSTED when the
-  // queue is full (naming the limits); UNAVAILABLE after Shutdown() began.
+  // Records the job (durably, with a JobStore) and then queues it; returns its
+  // snapshot (QUEUED). RESOURCE_EXHAUSTED when the queue is full (naming the
+  // limits); UNAVAILABLE after Shutdown() began; INTERNAL "cannot record the
+  // job: ... <path>: <reason>" when the record cannot be written (a full or
+  // read-only disk). On any error no job exists: it is not listed,
+  // not run, and not found after a restart.
   absl::StatusOr<JobInfo> Submit(JobSpec spec);
 
   // NOT_FOUND naming the id when the job is unknown (or long forgotten).
@@ -169,6 +182,9 @@ class JobManager {
   // Queued + running jobs (for statistics and tests).
   int ActiveJobs() const;
 
+  // Job records written successfully since the manager started (for tests).
+  int64_t RecordWrites() const;
+
   // The jobs the manager knows now (queued, running and the retained finished
   // ones) per state, indexed by JobState (kQueued .. kCancelled).
   std::array<int64_t, 5> CountByState() const;
@@ -176,23 +192,31 @@ class JobManager {
  private:
   struct Job;
 
-  // Submit() without the record: queues the job and sets `accepted` to it.
-  absl::StatusOr<JobInfo> Enqueue(JobSpec spec, std::shared_ptr<Job>* accepted);
+  // Fills in a new job's JobInfo (QUEUED, id `id`) from its spec; returns it.
+  static JobInfo Describe(Job& job, const std::string& id);
   void RunnerLoop();
   void RunJob(Job& job);
   // Records the final state (Change), releases the job's data, logs the line.
   void Finish(Job& job, JobState state, int64_t version, std::string error);
-  // Applies `change` to the job's record on disk first (write-ahead: a crash
-  // never leaves the record behind what a client has seen), then in memory
-  // (adding the new state to the job's state history when `state_changed`).
-  // Returns the job as it then is.
-  JobInfo Change(Job& job, const std::function<void(JobInfo&)>& change, bool state_changed);
-  // Writes the job's record as it is now.
+  enum class RecordWhen { kNow, kIfDue };  // kIfDue: kRecordInterval after the last write
+  struct Changed {
+    JobInfo info;         // the job after the change
+    bool recorded = false;  // the record was written
+    absl::Status record;  // the record write's failure, if one was attempted and failed
+  };
+  // Applies `change` to the job's record on disk first (write-ahead: with
+  // kNow, a crash never leaves the record behind what a client has seen),
+  // then in memory (adding the new state to the job's state history when
+  // `state_changed`). A failed write is logged and the change still applies
+  // in memory.
+  Changed Change(Job& job, const std::function<void(JobInfo&)>& change, bool state_changed,
+                 RecordWhen when = RecordWhen::kNow);
+  // Writes the job's record as it is now (a failure is logged).
   void Persist(Job& job);
   // Writes `snapshot` as the job's record, unless there is no store or the
-  // job was forgotten; a failure is logged and the job goes on. Needs the
+  // job was forgotten (OK then); a failure is logged and returned. Needs the
   // job's record_mu.
-  void Save(Job& job, const JobInfo& snapshot);
+  absl::Status Save(Job& job, const JobInfo& snapshot);
   // Adds the recorded jobs (Open() only, before any Submit).
   void Restore(std::vector<JobInfo> records, const std::vector<std::string>& recorded_ids);
   std::shared_ptr<Job> Find(absl::string_view id) const;
@@ -215,6 +239,7 @@ class JobManager {
   absl::flat_hash_map<std::string, std::shared_ptr<Job>> by_id_ ABSL_GUARDED_BY(mu_);
   size_t finished_count_ ABSL_GUARDED_BY(mu_) = 0;
 
+  std::atomic<int64_t> record_writes_{0};
   std::vector<std::thread> runners_;
   absl::Mutex shutdown_mu_;  // serialises Shutdown() calls
   bool joined_ ABSL_GUARDED_BY(shutdown_mu_) = false;

@@ -4,11 +4,14 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
+#include <optional>
 #include <sstream>
 #include <system_error>
 #include <utility>
 
 #include "absl/random/random.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -42,18 +45,21 @@ bool ParseVersionDirectory(absl::string_view text, int64_t* version) {
   return absl::SimpleAtoi(text, version) && *version > 0;
 }
 
-// The number in a reservation file; 0 (after a warning) when it is unreadable:
-// the version directories then still bound the next number.
-int64_t ReadReservation(const fs::path& path) {
+// The number in a reservation file. FAILED_PRECONDITION naming the file and
+// its contents when it cannot be read or holds anything but a number >= 0:
+// the highest number ever handed out is then unknown, and guessing it could
+// hand one out again.
+absl::StatusOr<int64_t> ReadReservation(const fs::path& path) {
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
   int64_t reserved = 0;
-  if (!in || !absl::SimpleAtoi(text.str(), &reserved) || reserved < 0) {
-    LogWarning(absl::StrCat("model repository: ignoring unreadable version reservation ", path.string()));
-    return 0;
-  }
-  return reserved;
+  if (in && absl::SimpleAtoi(text.str(), &reserved) && reserved >= 0) return reserved;
+  constexpr size_t kShown = 40;
+  const std::string shown = absl::CHexEscape(absl::string_view(text.str()).substr(0, kShown));
+  return absl::FailedPreconditionError(absl::StrCat(
+      path.string(), " is not a version number >= 0 (it holds \"", shown, text.str().size() > kShown ? "..." : "",
+      "\"); no version of this model is published until it holds the highest version number ever used"));
 }
 
 std::string DescribeVersions(const std::map<int64_t, std::shared_ptr<const Model>>& versions) {
@@ -140,7 +146,13 @@ absl::Status ModelRepository::LoadModelDirectory(const std::string& name, bool a
   for (const fs::directory_entry& entry : it) {
     const std::string child = entry.path().filename().string();
     if (child == kReservationFileName) {
-      loaded.highest_taken = std::max(loaded.highest_taken, ReadReservation(entry.path()));
+      absl::StatusOr<int64_t> reserved = ReadReservation(entry.path());
+      if (reserved.ok()) {
+        loaded.highest_taken = std::max(loaded.highest_taken, *reserved);
+      } else {
+        loaded.reservation_error = std::string(reserved.status().message());
+        LogError(absl::StrCat("model repository: model ", Quote(name), ": ", loaded.reservation_error));
+      }
       continue;
     }
     if (absl::StartsWith(child, kTempPrefix)) {
@@ -220,6 +232,10 @@ absl::StatusOr<ServedVersion> ModelRepository::Get(absl::string_view name, int64
 
 absl::StatusOr<ServedVersion> ModelRepository::Publish(absl::string_view name, Model model) {
   CONVNET_RETURN_IF_ERROR(ValidateName("model_name", name));
+  const absl::Span<const float> flat = model.parameters.flat();
+  if (const std::optional<size_t> i = FindNonFinite(flat)) {
+    return absl::FailedPreconditionError(absl::StrCat("model ", Quote(name), ": refusing to publish parameters that are not finite (parameter ", *i, " is ", flat[*i], ")"));
+  }
   const fs::path model_path = fs::path(model_dir_) / std::string(name);
   std::error_code ec;
   int64_t version = 0;
@@ -230,6 +246,14 @@ absl::StatusOr<ServedVersion> ModelRepository::Publish(absl::string_view name, M
     {
       absl::MutexLock lock(&mu_);
       Entry& entry = models_[std::string(name)];
+      if (!entry.reservation_error.empty()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("model ", Quote(name), " cannot number a new version: ", entry.reservation_error));
+      }
+      if (entry.highest_taken == std::numeric_limits<int64_t>::max()) {
+        return absl::FailedPreconditionError(absl::StrCat("model ", Quote(name), " has no version numbers left (",
+                                                          kReservationFileName, " is ", entry.highest_taken, ")"));
+      }
       version = ++entry.highest_taken;
     }
     if (fs::create_directory(model_path, ec)) {

@@ -12,7 +12,9 @@
 // - Open() loads every complete version. A version directory whose model file
 //   is missing or fails its checks is skipped with a warning (never served),
 //   but its number stays taken. Temporary directories left by a crash
-//   (".tmp-*") are removed.
+//   (".tmp-*") are removed. A ".highest_version" that is not a number >= 0
+//   is logged as an error, and the model's versions are served but no new
+//   version is published until the file is fixed.
 // - Publish() writes the new version into a temporary directory with core's
 //   atomic WriteModelFile, fsyncs it, renames the directory into place, fsyncs
 //   the parent and only then makes the version visible. A reader therefore
@@ -82,7 +84,10 @@ class ModelRepository {
   // is new) and makes it visible; returns the published version. Safe to call
   // concurrently, also for the same model. INTERNAL/PERMISSION_DENIED naming
   // the path when writing fails; nothing is published then (the reserved
-  // number is not reused).
+  // number is not reused). FAILED_PRECONDITION, before anything is written,
+  // when a parameter is not finite, when the model's .highest_version was
+  // unreadable at Open() (naming the file and what it holds), and when the
+  // next number would overflow (.highest_version is INT64_MAX).
   absl::StatusOr<ServedVersion> Publish(absl::string_view name, Model model);
 
   // Loads every complete version directory on disk that is not served yet
@@ -107,6 +112,7 @@ class ModelRepository {
   struct Entry {
     std::map<int64_t, std::shared_ptr<const Model>> versions;  // served
     int64_t highest_taken = 0;  // highest number ever seen or reserved
+    std::string reservation_error;  // why .highest_version could not be read ("" = it could)
   };
 
   explicit ModelRepository(std::string model_dir) : model_dir_(std::move(model_dir)) {}

@@ -1,6 +1,5 @@
 #include "server/request_decoding.h"
 
-#include <cmath>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -151,73 +150,53 @@ absl::StatusOr<Cost> DecodeCost(absl::string_view field, int cost) {
 
 absl::StatusOr<Parameters> DecodeParameters(absl::string_view field, const v1::Parameters& parameters) {
   const int k = parameters.feature_maps();
-  if (k < kMinMaps || k > kMaxMaps) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ".feature_maps must be in ", kMinMaps, "..", kMaxMaps, ", got ", k));
-  }
+  CONVNET_RETURN_IF_ERROR(WithFieldPath(field, ValidateFeatureMaps(k)));
   const auto& values = parameters.values();
   if (static_cast<size_t>(values.size()) != ParameterCount(k)) {
     return absl::InvalidArgumentError(absl::StrCat(field, ".values must hold ", ParameterCount(k),
                                                    " floats for feature_maps ", k, ", got ", values.size()));
   }
-  for (int i = 0; i < values.size(); ++i) {
-    if (!std::isfinite(values.Get(i))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ".values[", i, "] must be finite, got ", values.Get(i)));
-    }
+  const absl::Span<const float> flat = absl::MakeConstSpan(values.data(), values.size());
+  if (const std::optional<size_t> i = FindNonFinite(flat)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".values[", *i, "] must be finite, got ", flat[*i]));
   }
-  absl::StatusOr<Parameters> decoded = Parameters::FromFlat(k, absl::MakeConstSpan(values.data(), values.size()));
+  absl::StatusOr<Parameters> decoded = Parameters::FromFlat(k, flat);
   if (!decoded.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": ", decoded.status().message()));
   }
   return decoded;
 }
 
+absl::Status WithFieldPath(absl::string_view field, const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat(field, ".", status.message()));
+}
+
 absl::StatusOr<TrainOptions> DecodeHyperparameters(absl::string_view field,
                                                    const v1::Hyperparameters& hyperparameters) {
+  // A field left at its zero value takes the default of TrainOptions; the seed
+  // has none (0 is a seed like any other).
+  const TrainOptions defaults;
   TrainOptions options;
-  options.epochs = hyperparameters.epochs();
-  if (options.epochs < 1 || options.epochs > kMaxEpochs) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ".epochs must be in 1..", kMaxEpochs, ", got ", options.epochs));
+  options.epochs = hyperparameters.epochs() != 0 ? hyperparameters.epochs() : defaults.epochs;
+  options.batch_size = hyperparameters.batch_size() != 0 ? hyperparameters.batch_size() : defaults.batch_size;
+  options.learning_rate =
+      hyperparameters.learning_rate() != 0 ? hyperparameters.learning_rate() : defaults.learning_rate;
+  options.l2 = hyperparameters.l2() != 0 ? hyperparameters.l2() : defaults.l2;
+  if (hyperparameters.cost() != v1::COST_UNSPECIFIED) {
+    CONVNET_ASSIGN_OR_RETURN(options.cost, DecodeCost(absl::StrCat(field, ".cost"), hyperparameters.cost()));
+  } else {
+    options.cost = defaults.cost;
   }
-  options.batch_size = hyperparameters.batch_size();
-  if (options.batch_size < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ".batch_size must be >= 1, got ", options.batch_size));
-  }
-  options.learning_rate = hyperparameters.learning_rate();
-  if (!std::isfinite(options.learning_rate) || options.learning_rate <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ".learning_rate must be a finite number > 0, got ", options.learning_rate));
-  }
-  options.l2 = hyperparameters.l2();
-  if (!std::isfinite(options.l2) || options.l2 < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ".l2 must be a finite number >= 0, got ", options.l2));
-  }
-  absl::StatusOr<Cost> cost = DecodeCost(absl::StrCat(field, ".cost"), hyperparameters.cost());
-  if (!cost.ok()) return cost.status();
-  options.cost = *cost;
   options.seed = hyperparameters.seed();
-  if (hyperparameters.progress_every() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ".progress_every must be >= 0, got ",
-                                                   hyperparameters.progress_every()));
-  }
   options.progress_every =
-      hyperparameters.progress_every() == 0 ? kDefaultProgressEvery : hyperparameters.progress_every();
+      hyperparameters.progress_every() != 0 ? hyperparameters.progress_every() : defaults.progress_every;
+  CONVNET_RETURN_IF_ERROR(WithFieldPath(field, ValidateTrainOptions(options)));
   return options;
 }
 
 absl::Status CheckBatchSize(absl::string_view field, const TrainOptions& options, size_t training_examples) {
-  if (static_cast<size_t>(options.batch_size) > training_examples) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ".batch_size must be at most the training-set size ",
-                                                   training_examples, ", got ", options.batch_size));
-  }
-  // The core's own check, as a backstop for any rule added there later.
-  absl::Status core = ValidateTrainOptions(options, training_examples);
-  if (!core.ok()) return absl::InvalidArgumentError(absl::StrCat(field, ".", core.message()));
-  return absl::OkStatus();
+  return WithFieldPath(field, ValidateTrainOptions(options, training_examples));
 }
 
 absl::Status ValidateVersion(absl::string_view field, int64_t version) {

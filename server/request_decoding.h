@@ -71,15 +71,21 @@ absl::StatusOr<DecodedExamples> DecodeExamples(
 // are INVALID_ARGUMENT.
 absl::StatusOr<Cost> DecodeCost(absl::string_view field, int cost);
 
-// K in 1..64, exactly ParameterCount(K) finite values.
+// K in 1..64 (core's ValidateFeatureMaps), exactly ParameterCount(K) finite values.
 absl::StatusOr<Parameters> DecodeParameters(absl::string_view field, const v1::Parameters& parameters);
 
-// The hyperparameters with every bound that does not depend on the training
-// set checked here; `training_examples` bounds batch_size. progress_every 0
-// becomes kDefaultProgressEvery.
-inline constexpr int kDefaultProgressEvery = 1000;
+// `status` with its message prefixed by "<field>." (core's messages start
+// with the core field's name: "learning_rate must be ..."); OK stays OK.
+absl::Status WithFieldPath(absl::string_view field, const absl::Status& status);
+
+// The hyperparameters: a field left at its proto3 zero value takes the
+// default of core's TrainOptions (the seed excepted: 0 is a seed), then
+// core's ValidateTrainOptions checks every bound that does not depend on the
+// training set; its message is prefixed with `field`.
 absl::StatusOr<TrainOptions> DecodeHyperparameters(absl::string_view field,
                                                    const v1::Hyperparameters& hyperparameters);
+// Core's ValidateTrainOptions with the training-set size (batch_size at most
+// `training_examples`), its message prefixed with `field`.
 absl::Status CheckBatchSize(absl::string_view field, const TrainOptions& options, size_t training_examples);
 
 // A version field: >= 0 (0 = latest).

@@ -225,7 +225,7 @@ absl::StatusOr<std::unique_ptr<ConvNetServer>> ConvNetServer::Start(const Server
     models.push_back(absl::StrCat(model.model_name, " (", model.versions.size(), " versions, latest ",
                                   model.versions.back().version, ")"));
   }
-  const std::vector<std::string> datasets = server->datasets_->List();
+  const DatasetScan datasets = server->datasets_->Scan();
   LogInfo(absl::StrCat("listening on ", options.address, " (port ", server->port_, "); ", threads,
                        " core threads; max ", options.max_concurrent_jobs, " concurrent + ",
                        options.max_queued_jobs, " queued jobs; max batch ", options.max_batch,
@@ -233,7 +233,12 @@ absl::StatusOr<std::unique_ptr<ConvNetServer>> ConvNetServer::Start(const Server
   LogInfo(SecuritySummary(options));
   LogInfo(absl::StrCat("models in ", options.model_dir, ": ", models.empty() ? "none" : absl::StrJoin(models, ", ")));
   LogInfo(absl::StrCat("datasets in ", options.data_dir.empty() ? "(no --data_dir)" : options.data_dir, ": ",
-                       datasets.empty() ? "none" : absl::StrJoin(datasets, ", "), " (loaded on first use)"));
+                       datasets.available.empty() ? "none" : absl::StrJoin(datasets.available, ", "),
+                       " (loaded on first use)"));
+  for (const SkippedDataset& skipped : datasets.skipped) {
+    LogWarning(absl::StrCat("datasets: skipping folder ", skipped.folder, " in ", options.data_dir, ": ",
+                            skipped.reason));
+  }
   return server;
 }
 

@@ -96,7 +96,7 @@ TEST(TrainOptionsTest, RejectsBatchSizeOutsideOneToTrainingSetSize) {
 TEST(TrainOptionsTest, RejectsNonPositiveOrNonFiniteLearningRate) {
   TrainOptions options;
   options.learning_rate = -1;
-  ExpectInvalid(Validate(options), "learning_rate must be a finite number > 0", "-1");
+  ExpectInvalid(Validate(options), "learning_rate must be a finite number in (0, 100]", "-1");
   options.learning_rate = 0;
   ExpectInvalid(Validate(options), "learning_rate", "0");
   options.learning_rate = std::numeric_limits<double>::quiet_NaN();
@@ -111,6 +111,35 @@ TEST(TrainOptionsTest, RejectsNegativeOrNonFiniteL2) {
   ExpectInvalid(Validate(options), "l2", "-0.5");
   options.l2 = std::numeric_limits<double>::infinity();
   ExpectInvalid(Validate(options), "l2", "inf");
+}
+
+TEST(TrainOptionsTest, AcceptsTheUpperBoundsOfLearningRateAndL2) {
+  TrainOptions options;
+  options.learning_rate = kMaxLearningRate;
+  options.l2 = kMaxL2;
+  EXPECT_TRUE(Validate(options).ok());
+}
+
+TEST(TrainOptionsTest, RejectsLearningRateAboveTheBoundNamingIt) {
+  TrainOptions options;
+  options.learning_rate = 1e300;
+  ExpectInvalid(Validate(options), "learning_rate must be a finite number in (0, 100]", "1e+300");
+  options.learning_rate = std::nextafter(kMaxLearningRate, 1e9);
+  EXPECT_EQ(Validate(options).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TrainOptionsTest, RejectsL2AboveTheBoundNamingIt) {
+  TrainOptions options;
+  options.l2 = 1e5;
+  ExpectInvalid(Validate(options), "l2 must be a finite number in [0, 10000]", "100000");
+}
+
+TEST(TrainOptionsTest, WithoutTrainingSetChecksEveryOtherBound) {
+  TrainOptions options;
+  options.batch_size = 1000000;
+  EXPECT_TRUE(ValidateTrainOptions(options).ok());
+  options.batch_size = 0;
+  ExpectInvalid(ValidateTrainOptions(options), "batch_size must be >= 1", "0");
 }
 
 TEST(TrainOptionsTest, RejectsNegativeProgressEvery) {

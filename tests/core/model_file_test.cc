@@ -148,6 +148,20 @@ void Reseal(std::string* bytes) {
   PutLittle(bytes, bytes->size() - 4, Crc(*bytes, bytes->size() - 4), 4);
 }
 
+// The bytes of a model that is known to be encodable.
+std::string Encoded(const Model& model) {
+  absl::StatusOr<std::string> bytes = EncodeModel(model);
+  EXPECT_TRUE(bytes.ok()) << bytes.status();
+  return bytes.ok() ? *std::move(bytes) : std::string();
+}
+
+// A valid model with one parameter replaced by `value`.
+Model ModelWithParameter(size_t index, float value) {
+  Model model{*Parameters::Zeros(1), ModelMetadata{}};
+  model.parameters.mutable_flat()[index] = value;
+  return model;
+}
+
 void ExpectDataLoss(absl::string_view bytes, const std::string& fragment) {
   absl::StatusOr<Model> model = DecodeModel(bytes);
   ASSERT_FALSE(model.ok());
@@ -158,7 +172,7 @@ void ExpectDataLoss(absl::string_view bytes, const std::string& fragment) {
 // ---- Encoding and decoding in memory
 
 TEST(ModelFileTest, EncodingStartsWithMagicVersionAndPayloadLength) {
-  const std::string bytes = EncodeModel(FullModel());
+  const std::string bytes = Encoded(FullModel());
   EXPECT_EQ(bytes.substr(0, 8), "CNVNMODL");
   EXPECT_EQ(GetLittle(bytes, kVersionOffset, 4), kModelFormatVersion);
   EXPECT_EQ(GetLittle(bytes, kPayloadLengthOffset, 8), bytes.size() - kHeaderBytes - 4);
@@ -168,21 +182,21 @@ TEST(ModelFileTest, EncodingStartsWithMagicVersionAndPayloadLength) {
 }
 
 TEST(ModelFileTest, ParametersAreLittleEndianFloatBits) {
-  const std::string bytes = EncodeModel(FullModel());
+  const std::string bytes = Encoded(FullModel());
   EXPECT_EQ(GetLittle(bytes, kParametersOffset, 4), 0x80000000u);      // -0.0f
   EXPECT_EQ(GetLittle(bytes, kParametersOffset + 12, 4), 0x7f7fffffu);  // FLT_MAX
 }
 
 TEST(ModelFileTest, RoundTripsEveryFieldExactly) {
   const Model model = FullModel();
-  absl::StatusOr<Model> decoded = DecodeModel(EncodeModel(model));
+  absl::StatusOr<Model> decoded = DecodeModel(Encoded(model));
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   ExpectSameModel(*decoded, model);
 }
 
 TEST(ModelFileTest, RoundTripsDefaultMetadata) {
   const Model model{PatternParameters(3), ModelMetadata{}};
-  absl::StatusOr<Model> decoded = DecodeModel(EncodeModel(model));
+  absl::StatusOr<Model> decoded = DecodeModel(Encoded(model));
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   ExpectSameModel(*decoded, model);
   EXPECT_FALSE(decoded->metadata.trained);
@@ -194,20 +208,31 @@ TEST(ModelFileTest, RoundTripsSmallestAndLargestK) {
   for (int k : {kMinMaps, kMaxMaps}) {
     SCOPED_TRACE(k);
     const Model model = FullModel(k);
-    absl::StatusOr<Model> decoded = DecodeModel(EncodeModel(model));
+    absl::StatusOr<Model> decoded = DecodeModel(Encoded(model));
     ASSERT_TRUE(decoded.ok()) << decoded.status();
     ExpectSameModel(*decoded, model);
   }
 }
 
 TEST(ModelFileTest, EncodingIsDeterministic) {
-  EXPECT_EQ(EncodeModel(FullModel(2)), EncodeModel(FullModel(2)));
+  EXPECT_EQ(Encoded(FullModel(2)), Encoded(FullModel(2)));
+}
+
+TEST(ModelFileTest, EncodingRefusesNonFiniteParametersNamingTheIndex) {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+    SCOPED_TRACE(bad);
+    absl::StatusOr<std::string> bytes = EncodeModel(ModelWithParameter(7, bad));
+    ASSERT_FALSE(bytes.ok());
+    EXPECT_EQ(bytes.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(bytes.status().message()), HasSubstr("parameter 7 is not finite"));
+  }
 }
 
 // ---- Damaged bytes
 
 TEST(ModelFileTest, RejectsTruncationAtEveryKindOfLength) {
-  const std::string bytes = EncodeModel(FullModel());
+  const std::string bytes = Encoded(FullModel());
   for (size_t length : {size_t{0}, size_t{1}, size_t{8}, size_t{19}, size_t{23}, size_t{24},
                         kParametersOffset + 1, bytes.size() / 2, bytes.size() - 4,
                         bytes.size() - 1}) {
@@ -218,20 +243,20 @@ TEST(ModelFileTest, RejectsTruncationAtEveryKindOfLength) {
 }
 
 TEST(ModelFileTest, TruncationMessageNamesExpectedLength) {
-  const std::string bytes = EncodeModel(FullModel());
+  const std::string bytes = Encoded(FullModel());
   ExpectDataLoss(bytes.substr(0, bytes.size() - 1),
                  absl::StrCat(bytes.size(), " bytes expected, got ", bytes.size() - 1));
   ExpectDataLoss("", "expected at least 24 bytes, got 0");
 }
 
 TEST(ModelFileTest, RejectsWrongMagic) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   bytes[0] = 'X';
   ExpectDataLoss(bytes, "wrong magic");
 }
 
 TEST(ModelFileTest, RejectsUnsupportedVersionNamingIt) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   PutLittle(&bytes, kVersionOffset, 2, 4);
   Reseal(&bytes);
   ExpectDataLoss(bytes, "unsupported model format version 2");
@@ -240,28 +265,28 @@ TEST(ModelFileTest, RejectsUnsupportedVersionNamingIt) {
 }
 
 TEST(ModelFileTest, RejectsKZero) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   PutLittle(&bytes, kKOffset, 0, 4);
   Reseal(&bytes);
-  ExpectDataLoss(bytes, "K must be in 1..64, got 0");
+  ExpectDataLoss(bytes, "K: feature_maps must be in 1..64, got 0");
 }
 
 TEST(ModelFileTest, RejectsK65) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   PutLittle(&bytes, kKOffset, 65, 4);
   Reseal(&bytes);
-  ExpectDataLoss(bytes, "K must be in 1..64, got 65");
+  ExpectDataLoss(bytes, "K: feature_maps must be in 1..64, got 65");
 }
 
 TEST(ModelFileTest, RejectsParameterCountThatDoesNotMatchK) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   PutLittle(&bytes, kParameterCountOffset, ParameterCount(1) + 1, 8);
   Reseal(&bytes);
   ExpectDataLoss(bytes, "parameter count 1477 does not match K = 1 (expected 1476)");
 }
 
 TEST(ModelFileTest, RejectsKThatDoesNotMatchParameterCount) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   PutLittle(&bytes, kKOffset, 2, 4);
   Reseal(&bytes);
   ExpectDataLoss(bytes, absl::StrCat("parameter count 1476 does not match K = 2 (expected ",
@@ -269,14 +294,14 @@ TEST(ModelFileTest, RejectsKThatDoesNotMatchParameterCount) {
 }
 
 TEST(ModelFileTest, RejectsHugeParameterCountWithoutAllocating) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   PutLittle(&bytes, kParameterCountOffset, std::numeric_limits<uint64_t>::max(), 8);
   Reseal(&bytes);
   ExpectDataLoss(bytes, "does not match K = 1");
 }
 
 TEST(ModelFileTest, RejectsChecksumMismatchNamingBothChecksums) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   const uint32_t stored = static_cast<uint32_t>(GetLittle(bytes, bytes.size() - 4, 4));
   bytes[bytes.size() / 2] ^= 0x10;
   const uint32_t computed = Crc(bytes, bytes.size() - 4);
@@ -285,61 +310,61 @@ TEST(ModelFileTest, RejectsChecksumMismatchNamingBothChecksums) {
 }
 
 TEST(ModelFileTest, RejectsFlippedChecksumByte) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   bytes.back() ^= 0x01;
   ExpectDataLoss(bytes, "checksum mismatch");
 }
 
 TEST(ModelFileTest, RejectsTrailingBytesAfterChecksum) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   bytes.push_back('\0');
   ExpectDataLoss(bytes, "1 trailing bytes");
 }
 
 TEST(ModelFileTest, RejectsTrailingBytesInsidePayload) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   bytes.insert(bytes.size() - 4, "extra");
   Reseal(&bytes);
   ExpectDataLoss(bytes, "payload has 5 trailing bytes");
 }
 
 TEST(ModelFileTest, RejectsPayloadThatEndsBeforeItsLastField) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   bytes.erase(bytes.size() - 4 - 3, 3);  // cut into train_finished_unix_ms
   Reseal(&bytes);
   ExpectDataLoss(bytes, "payload truncated: train_finished_unix_ms needs 8 bytes");
 }
 
 TEST(ModelFileTest, RejectsPayloadLengthNearTwoToThe64) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   PutLittle(&bytes, kPayloadLengthOffset, std::numeric_limits<uint64_t>::max(), 8);
   ExpectDataLoss(bytes, "truncated");
   ExpectDataLoss(bytes, "18446744073709551615 + 24 bytes expected");
 }
 
 TEST(ModelFileTest, RejectsNaNParameterNamingItsIndex) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   PutLittle(&bytes, kParametersOffset + 4 * 7, 0x7fc00000u, 4);  // quiet NaN
   Reseal(&bytes);
   ExpectDataLoss(bytes, "parameter 7 is not finite");
 }
 
 TEST(ModelFileTest, RejectsInfiniteParameter) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   PutLittle(&bytes, kParametersOffset + 4 * 1475, 0xff800000u, 4);  // -inf, the last one
   Reseal(&bytes);
   ExpectDataLoss(bytes, "parameter 1475 is not finite");
 }
 
 TEST(ModelFileTest, RejectsTrainedFlagOtherThanZeroOrOne) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   bytes[MetadataOffset(1) + kTrainedFromMetadata] = 2;
   Reseal(&bytes);
   ExpectDataLoss(bytes, "trained flag must be 0 or 1, got 2");
 }
 
 TEST(ModelFileTest, RejectsUnknownCost) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   ASSERT_EQ(GetLittle(bytes, MetadataOffset(1) + kCostFromMetadata, 4), 0u);  // quadratic
   PutLittle(&bytes, MetadataOffset(1) + kCostFromMetadata, 9, 4);
   Reseal(&bytes);
@@ -347,7 +372,7 @@ TEST(ModelFileTest, RejectsUnknownCost) {
 }
 
 TEST(ModelFileTest, RejectsStringLengthPastTheEnd) {
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   const size_t offset = MetadataOffset(1) + kTrainDatasetLengthFromMetadata;
   ASSERT_EQ(GetLittle(bytes, offset, 4), 22u);  // FullModel's train_dataset
   PutLittle(&bytes, offset, 0xffffffffu, 4);
@@ -357,7 +382,7 @@ TEST(ModelFileTest, RejectsStringLengthPastTheEnd) {
 
 TEST(ModelFileTest, RejectsEpochCountPastTheEnd) {
   const Model model = FullModel();
-  std::string bytes = EncodeModel(model);
+  std::string bytes = Encoded(model);
   const size_t offset = MetadataOffset(1) + kTrainDatasetLengthFromMetadata + 4 +
                         model.metadata.train_dataset.size() + 8 + 4 +
                         model.metadata.init_from.size() + 8;
@@ -373,7 +398,7 @@ TEST(ModelFileTest, RejectsEpochCountPastTheEnd) {
 // The decoder must survive any bytes: mutate and truncate a valid file at
 // random, resealing it so that most mutations reach the payload parser.
 TEST(ModelFileTest, DecodeNeverFailsHardOnMutatedBytes) {
-  const std::string original = EncodeModel(FullModel());
+  const std::string original = Encoded(FullModel());
   std::mt19937 random(12345);
   for (int trial = 0; trial < 3000; ++trial) {
     std::string bytes = original;
@@ -441,12 +466,20 @@ TEST_F(ModelFileIoTest, FileHoldsExactlyTheEncoding) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream contents;
   contents << in.rdbuf();
-  EXPECT_EQ(contents.str(), EncodeModel(model));
+  EXPECT_EQ(contents.str(), Encoded(model));
 }
 
 TEST_F(ModelFileIoTest, WriteLeavesNoTemporaryFile) {
   ASSERT_TRUE(WriteModelFile(dir_ + "/model.bin", FullModel()).ok());
   EXPECT_THAT(DirectoryEntries(), testing::ElementsAre("model.bin"));
+}
+
+TEST_F(ModelFileIoTest, WriteRefusesNonFiniteParametersAndWritesNothing) {
+  const absl::Status status =
+      WriteModelFile(dir_ + "/model.bin", ModelWithParameter(3, std::numeric_limits<float>::quiet_NaN()));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr("parameter 3 is not finite"));
+  EXPECT_THAT(DirectoryEntries(), IsEmpty());
 }
 
 TEST_F(ModelFileIoTest, WriteReplacesAnExistingFile) {
@@ -509,7 +542,7 @@ TEST_F(ModelFileIoTest, ReadingMissingFileIsNotFoundNamingThePath) {
 
 TEST_F(ModelFileIoTest, ReadingCorruptFileIsDataLossPrefixedWithThePath) {
   const std::string path = dir_ + "/model.bin";
-  std::string bytes = EncodeModel(FullModel());
+  std::string bytes = Encoded(FullModel());
   bytes[bytes.size() / 2] ^= 0x01;
   std::ofstream(path, std::ios::binary) << bytes;
   const absl::Status status = ReadModelFile(path).status();

@@ -1,6 +1,7 @@
 #include "core/trainer.h"
 
 #include <atomic>
+#include <limits>
 #include <vector>
 
 #include "core/image_batch.h"
@@ -145,6 +146,38 @@ TEST(TrainerTest, RejectsInvalidOptionsNamingTheField) {
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << c.fragment;
     EXPECT_THAT(result.status().message(), HasSubstr(c.fragment));
   }
+}
+
+TEST(TrainerTest, StopsWithADivergenceErrorWhenTheParametersStopBeingFinite) {
+  // l2 = 1e4 on 20 examples: every step multiplies the weights by
+  // 1 - eta * lambda / n = -249, so they overflow within the first epoch.
+  const Dataset train = testing::BundledMnist().train.Prefix(20);
+  auto initial = Parameters::Initialize(1, 3);
+  ASSERT_TRUE(initial.ok());
+  TrainOptions options = SeedNetworkOptions();
+  options.epochs = 3;
+  options.batch_size = 1;
+  options.l2 = kMaxL2;
+  std::vector<int> epochs_reported;
+  TrainCallbacks callbacks;
+  callbacks.on_epoch = [&](const EpochMetrics& metrics) { epochs_reported.push_back(metrics.epoch); };
+  auto trained = Train(*initial, train, nullptr, options, nullptr, callbacks);
+  ASSERT_FALSE(trained.ok());
+  EXPECT_EQ(trained.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(trained.status().message()), HasSubstr("diverged at epoch 1: "));
+  EXPECT_THAT(std::string(trained.status().message()), HasSubstr("try a smaller learning_rate or l2"));
+  EXPECT_TRUE(epochs_reported.empty()) << "a diverged epoch is not reported as finished";
+}
+
+TEST(TrainerTest, RefusesNonFiniteInitialParameters) {
+  const Dataset train = testing::BundledMnist().train.Prefix(10);
+  auto initial = Parameters::Zeros(1);
+  ASSERT_TRUE(initial.ok());
+  initial->mutable_flat()[5] = std::numeric_limits<float>::infinity();
+  auto trained = Train(*initial, train, nullptr, SeedNetworkOptions(), nullptr);
+  ASSERT_FALSE(trained.ok());
+  EXPECT_EQ(trained.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(trained.status().message()), HasSubstr("parameter 5"));
 }
 
 }  // namespace

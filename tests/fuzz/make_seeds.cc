@@ -88,7 +88,7 @@ void WriteIdxSeeds(const std::filesystem::path& dir) {
 }
 
 void WriteModelSeeds(const std::filesystem::path& dir) {
-  Write(dir / "fresh-k1.cnvn", EncodeModel(Model{MustInitialize(1), ModelMetadata{}}));
+  Write(dir / "fresh-k1.cnvn", EncodeModel(Model{MustInitialize(1), ModelMetadata{}}).value());
   Model trained{MustInitialize(2), ModelMetadata{}};
   trained.metadata.trained = true;
   trained.metadata.options.epochs = 2;
@@ -101,7 +101,7 @@ void WriteModelSeeds(const std::filesystem::path& dir) {
   trained.metadata.epochs = {EpochMetrics{1, 0.9, 0.91, 0.6, 10000, 1.5},
                              EpochMetrics{2, 0.5, 0.93, 0.4, 10000, 1.4}};
   trained.metadata.created_unix_ms = 1795847768413;
-  Write(dir / "trained-k2.cnvn", EncodeModel(trained));
+  Write(dir / "trained-k2.cnvn", EncodeModel(trained).value());
 }
 
 void WriteRequestSeeds(const std::filesystem::path& dir) {

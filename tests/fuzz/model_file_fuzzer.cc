@@ -26,7 +26,7 @@ void PutLittle(uint64_t value, int n, char* out) {
 
 void DecodeAndCheck(absl::string_view bytes) {
   absl::StatusOr<convnet::Model> model = convnet::DecodeModel(bytes);
-  if (model.ok() && convnet::EncodeModel(*model) != bytes) std::abort();
+  if (model.ok() && convnet::EncodeModel(*model).value() != bytes) std::abort();
 }
 
 }  // namespace

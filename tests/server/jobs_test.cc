@@ -1,6 +1,7 @@
 // Training jobs over the API: the watch stream, cancellation, the queue limit,
 // Predict while versions are being published, restarts (with the job records
 // they keep) and shutdown.
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include "api_fixture.h"
 #include "core/network.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/job_store.h"
 #include "server/paging.h"
@@ -575,6 +577,72 @@ TEST_F(JobsTest, OnlyTheNewestFinishedJobsAndTheirRecordsAreKeptAcrossRestarts) 
     EXPECT_FALSE(std::filesystem::exists(model_dir_.Join(".jobs/" + id + ".job"))) << id;
   }
   EXPECT_TRUE(std::filesystem::exists(model_dir_.Join(".jobs/1000-6.job")));
+}
+
+// The names in a directory, sorted ("." entries included).
+std::vector<std::string> Entries(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST_F(JobsTest, ATrainRequestWithoutHyperparametersTrainsWithTheDocumentedDefaults) {
+  v1::TrainRequest request = FreshTrainRequest("defaults", 1, "tiny", 1, 10);
+  request.clear_hyperparameters();
+  const v1::TrainingJob job = WaitForJob(stub(), SubmitJob(stub(), request));
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+  const v1::Hyperparameters& used = job.hyperparameters();
+  EXPECT_EQ(used.epochs(), 1);
+  EXPECT_EQ(used.batch_size(), 10);
+  EXPECT_EQ(used.learning_rate(), 0.5);
+  EXPECT_EQ(used.l2(), 0.0);
+  EXPECT_EQ(used.cost(), v1::COST_CROSS_ENTROPY);
+  EXPECT_EQ(used.progress_every(), 1000);
+  EXPECT_EQ(used.seed(), 0u);  // a seed like any other: never replaced
+  EXPECT_EQ(job.epochs_size(), 1);
+}
+
+TEST_F(JobsTest, ADivergedJobFailsWithTheReasonAndPublishesNothing) {
+  ASSERT_EQ(TrainToCompletion(stub(), FreshTrainRequest("steady", 1, "tiny", 1, 10)), 1);
+  // l2 = 1e4 on 20 examples: each step scales the weights by 1 - 0.5 * 1e4 / 20 = -249.
+  v1::TrainRequest request;
+  request.set_model_name("steady");
+  request.set_feature_maps(1);
+  AddExamples(Mnist().train, 20, request.mutable_train_examples()->mutable_examples());
+  *request.mutable_hyperparameters() = TestHyperparameters(3, 1);
+  request.mutable_hyperparameters()->set_l2(1e4);
+  const v1::TrainingJob job = WaitForJob(stub(), SubmitJob(stub(), request));
+  ASSERT_EQ(job.state(), v1::JOB_STATE_FAILED);
+  EXPECT_THAT(job.error(), testing::HasSubstr("diverged at epoch 1: "));
+  EXPECT_THAT(job.error(), testing::HasSubstr("try a smaller learning_rate or l2"));
+
+  v1::GetModelRequest get;
+  get.set_model_name("steady");
+  v1::GetModelResponse model;
+  ASSERT_TRUE(stub().GetModel(Context().get(), get, &model).ok());
+  EXPECT_EQ(model.model().latest_version(), 1);
+  EXPECT_EQ(Entries(model_dir_.Join("steady")), (std::vector<std::string>{".highest_version", "1"}));
+}
+
+TEST_F(JobsTest, AFastJobRewritesItsRecordFarLessOftenThanOncePerEpoch) {
+  // 1000 epochs of one example take well under a second, far less than
+  // JobManager::kRecordInterval per 10 epochs even on a slow machine.
+  v1::TrainRequest request;
+  request.set_model_name("quick");
+  request.set_feature_maps(1);
+  AddExamples(Mnist().train, 1, request.mutable_train_examples()->mutable_examples());
+  *request.mutable_hyperparameters() = TestHyperparameters(1000, 1);
+  const int64_t writes_before = server_->server().jobs().RecordWrites();
+  const v1::TrainingJob job = WaitForJob(stub(), SubmitJob(stub(), request));
+  ASSERT_EQ(job.state(), v1::JOB_STATE_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.epochs_size(), 1000);
+  EXPECT_LT(server_->server().jobs().RecordWrites() - writes_before, 100);
+
+  // The final record holds every epoch.
+  server_->Shutdown(absl::Seconds(1));
+  StartServer(Options());
+  EXPECT_EQ(GetJob(stub(), job.job_id()).epochs_size(), 1000);
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // atomic publication, reloading, and what it does with crash leftovers.
 #include "server/model_repository.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -10,6 +12,9 @@
 #include <vector>
 
 #include "core/model_file.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/log.h"
 #include "test_support.h"
@@ -168,17 +173,64 @@ TEST_F(ModelRepositoryTest, ATemporaryDirectoryKeepsItsNumberTakenWithoutAReserv
   EXPECT_EQ(next->version, 6);
 }
 
-TEST_F(ModelRepositoryTest, AnUnreadableReservationIsIgnoredAndTheVersionsStillBoundTheNextNumber) {
+// The entries of a model directory, sorted.
+std::vector<std::string> Entries(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST_F(ModelRepositoryTest, AnUnreadableReservationKeepsTheVersionsServedButRefusesToNumberANewOne) {
+  for (const std::string contents : {"garbage", "-4\n", ""}) {
+    SCOPED_TRACE(contents);
+    fs::remove_all(dir_.Join("m"));
+    {
+      auto repository = Open();
+      ASSERT_TRUE(repository->Publish("m", MakeModel(1)).ok());
+      ASSERT_TRUE(repository->Publish("m", MakeModel(2)).ok());
+    }
+    std::ofstream(dir_.Join("m/.highest_version"), std::ios::trunc) << contents;
+    auto repository = Open();
+    ASSERT_NE(repository, nullptr);
+    EXPECT_EQ(repository->Get("m", 0)->version, 2);
+    auto next = repository->Publish("m", MakeModel(3));
+    ASSERT_FALSE(next.ok());
+    EXPECT_EQ(next.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(next.status().message()),
+                testing::AllOf(testing::HasSubstr("m/.highest_version is not a version number >= 0"),
+                               testing::HasSubstr(absl::StrCat("holds \"", absl::CHexEscape(contents), "\""))));
+    EXPECT_EQ(Entries(dir_.Join("m")), (std::vector<std::string>{".highest_version", "1", "2"}));
+  }
+}
+
+TEST_F(ModelRepositoryTest, APublishPastTheLastVersionNumberFailsAndPublishesNothing) {
   {
     auto repository = Open();
     ASSERT_TRUE(repository->Publish("m", MakeModel(1)).ok());
-    ASSERT_TRUE(repository->Publish("m", MakeModel(2)).ok());
   }
-  std::ofstream(dir_.Join("m/.highest_version"), std::ios::trunc) << "garbage";
-  auto next = Open()->Publish("m", MakeModel(3));
-  ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_EQ(next->version, 3);
-  EXPECT_EQ(ReadText(dir_.Join("m/.highest_version")), "3\n");
+  std::ofstream(dir_.Join("m/.highest_version"), std::ios::trunc) << "9223372036854775807\n";
+  auto repository = Open();
+  auto next = repository->Publish("m", MakeModel(2));
+  ASSERT_FALSE(next.ok());
+  EXPECT_EQ(next.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(next.status().message()),
+              testing::HasSubstr("model \"m\" has no version numbers left (.highest_version is 9223372036854775807)"));
+  EXPECT_EQ(repository->GetModel("m")->versions.size(), 1u);
+  EXPECT_EQ(Entries(dir_.Join("m")), (std::vector<std::string>{".highest_version", "1"}));
+  EXPECT_EQ(ReadText(dir_.Join("m/.highest_version")), "9223372036854775807\n");
+}
+
+TEST_F(ModelRepositoryTest, PublishRefusesNonFiniteParametersBeforeWritingAnything) {
+  auto repository = Open();
+  Model model = MakeModel(1);
+  model.parameters.mutable_flat()[4] = std::numeric_limits<float>::quiet_NaN();
+  auto published = repository->Publish("m", std::move(model));
+  ASSERT_FALSE(published.ok());
+  EXPECT_EQ(published.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(published.status().message()), testing::HasSubstr("parameter 4 is nan"));
+  EXPECT_FALSE(fs::exists(dir_.Join("m")));
+  EXPECT_TRUE(repository->List().empty());
 }
 
 TEST_F(ModelRepositoryTest, TheHiddenJobRecordDirectoryIsNotAModel) {

@@ -797,6 +797,13 @@ ClientRun RunClient(const TempDir& dir, std::vector<std::string> args) {
   return run;
 }
 
+TEST_F(SecurityTest, ClientTrainWithoutModelIsAUsageErrorNamingTheFlag) {
+  // Refused before any connection: the address is never dialled.
+  const ClientRun run = RunClient(token_dir_, {"train", "--address=127.0.0.1:1", "--dataset=mnist"});
+  EXPECT_EQ(run.exit_status, 2) << run.output;
+  EXPECT_NE(run.output.find("--model=NAME is required"), std::string::npos) << run.output;
+}
+
 TEST_F(SecurityTest, ClientFlagsForTlsMutualTlsAndToken) {
   ServerOptions options = MutualTlsOptions();
   options.auth_token_file = token_dir_.Join("token");

@@ -151,6 +151,27 @@ TEST_F(ServerBinaryTest, LogsAddressModelsAndDatasetsAtStartUp) {
   EXPECT_NE(log.find("small (loaded on first use)"), std::string::npos) << log;
 }
 
+TEST_F(ServerBinaryTest, LogsEachSkippedDatasetFolderWithItsReasonAtStartUp) {
+  WriteDataset(dir_.Join("data"), "Fashion", BundledMnist().train.Prefix(10), BundledMnist().test.Prefix(10));
+  WriteDataset(dir_.Join("data"), "emnist", BundledMnist().train.Prefix(10), BundledMnist().test.Prefix(10));
+  std::filesystem::remove(dir_.Join("data/emnist/t10k-images-idx3-ubyte"));
+  std::unique_ptr<ServerProcess> server = Start(Flags(), "server.log");
+  ASSERT_NE(server, nullptr);
+  ASSERT_TRUE(server->WaitForPort(absl::Seconds(30)).ok());
+  const std::string emnist = "datasets: skipping folder emnist in " + dir_.Join("data") +
+                             ": missing t10k-images-idx3-ubyte[.gz]";
+  std::string log = server->Log();
+  for (const absl::Time give_up = absl::Now() + absl::Seconds(30);
+       log.find(emnist) == std::string::npos && absl::Now() < give_up;) {
+    absl::SleepFor(absl::Milliseconds(20));
+    log = server->Log();
+  }
+  EXPECT_NE(log.find(emnist), std::string::npos) << log;
+  EXPECT_NE(log.find("datasets: skipping folder Fashion in " + dir_.Join("data") + ": bad name: "), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("small (loaded on first use)"), std::string::npos) << log;
+}
+
 TEST_F(ServerBinaryTest, SigtermCancelsTheRunningJobAndExitsZero) {
   std::unique_ptr<ServerProcess> server = Start(Flags(), "server.log");
   ASSERT_NE(server, nullptr);

@@ -518,5 +518,28 @@ TEST_F(ServiceTest, GetTrainingJobAndListTrainingJobsNewestFirstWithFilters) {
   EXPECT_EQ(list("", v1::JOB_STATE_CANCELLED), std::vector<std::string>{blocker});
 }
 
+TEST_F(ServiceTest, AnUnknownDatasetIsNotFoundListingTheSkippedFoldersWithTheirReasons) {
+  TempDir data_dir;
+  const Dataset train = SmallTrain().Prefix(20), test = SmallTest().Prefix(5);
+  WriteDataset(data_dir.path(), "mnist", train, test);
+  WriteDataset(data_dir.path(), "Fashion", train, test);
+  WriteDataset(data_dir.path(), "emnist", train, test);
+  std::filesystem::remove(data_dir.Join("emnist/t10k-labels-idx1-ubyte"));
+  server::ServerOptions options = Options();
+  options.data_dir = data_dir.path();
+  StartServer(options);
+
+  v1::TrainResponse response;
+  const grpc::Status status =
+      stub().Train(Context().get(), FreshTrainRequest("digits", 1, "fashion", 1, 10), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(status.error_message().find("dataset \"fashion\" not found in " + data_dir.path() +
+                                        " (available: mnist; skipped: Fashion (bad name: "),
+            std::string::npos)
+      << status.error_message();
+  EXPECT_NE(status.error_message().find("emnist (missing t10k-labels-idx1-ubyte[.gz]))"), std::string::npos)
+      << status.error_message();
+}
+
 }  // namespace
 }  // namespace convnet::server_testing
