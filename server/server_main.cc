@@ -68,6 +68,8 @@ ABSL_FLAG(int, max_message_bytes, kDefaults.max_message_bytes, "largest request 
 ABSL_FLAG(int, max_batch, kDefaults.max_batch, "most images per Predict and examples per GetGradients");
 ABSL_FLAG(int, max_inline_examples, kDefaults.max_inline_examples,
           "most examples in a training or evaluation set sent inline with Train");
+ABSL_FLAG(int, max_watch_streams, kDefaults.max_watch_streams,
+          "WatchTrainingJob streams open at once; WatchTrainingJob fails with RESOURCE_EXHAUSTED beyond");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of the server; with --tls_key, serve TLS only");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key (unencrypted) of --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "",
@@ -109,6 +111,7 @@ int main(int argc, char** argv) {
   options.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
   options.auth_all = absl::GetFlag(FLAGS_auth_all);
   options.max_inline_examples = absl::GetFlag(FLAGS_max_inline_examples);
+  options.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
   if (grace < absl::ZeroDuration()) {
     convnet::server::LogError(absl::StrCat("--shutdown_grace must be >= 0, got ", absl::FormatDuration(grace)));
