@@ -113,6 +113,18 @@ const char* MethodPath(RpcMethod method) {
 bool ExportsParameters(const google::protobuf::MessageLite&) { return false; }
 bool ExportsParameters(const v1::GetModelRequest& request) { return request.include_parameters(); }
 
+// Why a call reached its handler without a request message: gRPC hands
+// over a call whose client gave up (its deadline passed, or it cancelled)
+// while the request was still in transit. OK when the call is alive (the
+// client sent no message: ParseRequest says so).
+absl::Status WhyNoRequest(RpcMethod method, const grpc::ServerContextBase& context) {
+  const absl::Status gone = absl::CancelledError(
+      absl::StrCat(RpcMethodName(method), ": the call ended before its request arrived"));
+  if (absl::Now() >= DeadlineOf(context) - kDeadlineSkew) return DeadlineIfCancelledAtIt(gone, context);
+  if (context.IsCancelled()) return gone;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 // One call from its start to its end: counted in flight (which the drain
@@ -167,6 +179,7 @@ template <typename Request>
 absl::Status ConvNetService::Admit(RpcMethod method, const grpc::ServerContextBase& context,
                                    const grpc::ByteBuffer* request_bytes, Request* request) {
   if (draining_.load()) return absl::UnavailableError("the server is shutting down");
+  if (!request_bytes->Valid()) CONVNET_RETURN_IF_ERROR(WhyNoRequest(method, context));
   CONVNET_RETURN_IF_ERROR(ParseRequest(RpcMethodName(method), *request_bytes, request));
   // The token check allocates nothing when no token is configured or the
   // method needs none (Predict stays cheap).
