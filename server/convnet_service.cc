@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <new>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -15,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "convnet/v1/convnet.grpc.pb.h"
 #include "core/network.h"
 #include "core/shape.h"
 #include "core/status_macros.h"
@@ -23,6 +26,7 @@
 #include "server/names.h"
 #include "server/paging.h"
 #include "server/proto_conversion.h"
+#include "server/raw_messages.h"
 #include "server/request_decoding.h"
 #include "server/status_conversion.h"
 
@@ -128,57 +132,288 @@ struct GradientsSlot {
   }
 };
 
+// "/convnet.v1.ConvNet/<method>", the path a method is called by.
+const char* MethodPath(RpcMethod method) {
+  static const auto* const paths = [] {
+    auto* table = new std::array<std::string, kRpcMethodCount>;
+    for (int i = 0; i < kRpcMethodCount; ++i) {
+      (*table)[i] = absl::StrCat("/", v1::ConvNet::service_full_name(), "/", RpcMethodName(static_cast<RpcMethod>(i)));
+    }
+    return table;
+  }();
+  return (*paths)[static_cast<int>(method)].c_str();
+}
+
+// Whether a call exports a model's parameters, which needs the token when
+// one is configured (docs/SECURITY.md): only a GetModel with
+// include_parameters does.
+bool ExportsParameters(const google::protobuf::MessageLite&) { return false; }
+bool ExportsParameters(const v1::GetModelRequest& request) { return request.include_parameters(); }
+
+// Why a call reached its handler without a request message: gRPC hands
+// over a call whose client gave up (its deadline passed, or it cancelled)
+// while the request was still in transit. OK when the call is alive (the
+// client sent no message: ParseRequest says so).
+absl::Status WhyNoRequest(RpcMethod method, const grpc::ServerContextBase& context) {
+  const absl::Status gone = absl::CancelledError(
+      absl::StrCat(RpcMethodName(method), ": the call ended before its request arrived"));
+  if (absl::Now() >= DeadlineOf(context) - kDeadlineSkew) return DeadlineIfCancelledAtIt(gone, context);
+  if (context.IsCancelled()) return gone;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-template <typename Body>
-grpc::Status ConvNetService::Handle(RpcMethod method, const grpc::ServerContextBase& context, Body&& body) {
-  return Handle(method, context, /*exports_parameters=*/false, std::forward<Body>(body));
-}
+// One call from its start to its end: counted in flight (which the drain
+// waits for) while the object lives; End() records its status code and
+// duration in stats_ and logs server-side faults.
+class ConvNetService::CallScope {
+ public:
+  CallScope(ConvNetService& service, RpcMethod method)
+      : service_(service), method_(method), start_(std::chrono::steady_clock::now()) {
+    service_.in_flight_.fetch_add(1);
+  }
+  ~CallScope() { service_.in_flight_.fetch_sub(1); }
+  CallScope(const CallScope&) = delete;
+  CallScope& operator=(const CallScope&) = delete;
+
+  grpc::Status End(const absl::Status& status) {
+    switch (status.code()) {
+      case absl::StatusCode::kInternal:
+      case absl::StatusCode::kDataLoss:
+      case absl::StatusCode::kUnknown:
+        LogError(absl::StrCat(RpcMethodName(method_), " failed: ", status.ToString()));
+        break;
+      default:
+        break;
+    }
+    service_.stats_.RecordCall(
+        method_, static_cast<int>(status.code()),
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_).count());
+    return ToGrpcStatus(status);
+  }
+
+ private:
+  ConvNetService& service_;
+  const RpcMethod method_;
+  const std::chrono::steady_clock::time_point start_;
+};
 
 template <typename Body>
-grpc::Status ConvNetService::Handle(RpcMethod method, const grpc::ServerContextBase& context,
-                                    bool exports_parameters, Body&& body) {
-  const auto start = std::chrono::steady_clock::now();
-  const absl::string_view rpc = RpcMethodName(method);
-  in_flight_.fetch_add(1);
-  struct Leave {
-    std::atomic<int>& in_flight;
-    ~Leave() { in_flight.fetch_sub(1); }
-  } leave{in_flight_};
-  const auto finish = [&](grpc::Status status) {
-    stats_.RecordCall(method, static_cast<int>(status.error_code()),
-                      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
-                          .count());
-    return status;
-  };
-  if (draining_.load()) {
-    return finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"));
-  }
-  absl::Status status;
+absl::Status ConvNetService::Guarded(RpcMethod method, Body&& body) {
   try {
-    // The token check allocates nothing when no token is configured or the
-    // method needs none (Predict stays cheap).
-    if (authorizer_ != nullptr) status = authorizer_->Check(context, method, exports_parameters);
-    if (status.ok()) status = body();
+    return body();
   } catch (const std::bad_alloc&) {
-    status = absl::ResourceExhaustedError(absl::StrCat(rpc, ": the server ran out of memory"));
+    return absl::ResourceExhaustedError(absl::StrCat(RpcMethodName(method), ": the server ran out of memory"));
   } catch (const std::exception& e) {
-    status = absl::InternalError(absl::StrCat(rpc, ": unexpected exception: ", e.what()));
+    return absl::InternalError(absl::StrCat(RpcMethodName(method), ": unexpected exception: ", e.what()));
   } catch (...) {
-    status = absl::InternalError(absl::StrCat(rpc, ": unexpected exception"));
+    return absl::InternalError(absl::StrCat(RpcMethodName(method), ": unexpected exception"));
   }
-  switch (status.code()) {
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kDataLoss:
-    case absl::StatusCode::kUnknown:
-      LogError(absl::StrCat(rpc, " failed: ", status.ToString()));
-      break;
-    default:
-      break;
-  }
-  return finish(ToGrpcStatus(status));
 }
 
+template <typename Request>
+absl::Status ConvNetService::Admit(RpcMethod method, const grpc::ServerContextBase& context,
+                                   const grpc::ByteBuffer* request_bytes, Request* request) {
+  if (draining_.load()) return absl::UnavailableError("the server is shutting down");
+  if (!request_bytes->Valid()) CONVNET_RETURN_IF_ERROR(WhyNoRequest(method, context));
+  CONVNET_RETURN_IF_ERROR(ParseRequest(RpcMethodName(method), *request_bytes, request));
+  // The token check allocates nothing when no token is configured or the
+  // method needs none (Predict stays cheap).
+  if (authorizer_ != nullptr) return authorizer_->Check(context, method, ExportsParameters(*request));
+  return absl::OkStatus();
+}
+
+template <typename Request, typename Response>
+grpc::Status ConvNetService::HandleUnary(
+    RpcMethod method, const grpc::ServerContextBase& context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response_bytes,
+    absl::Status (ConvNetService::*handler)(const grpc::ServerContextBase&, const Request&, Response*)) {
+  CallScope call(*this, method);
+  Request request;
+  Response response;
+  return call.End(Guarded(method, [&]() -> absl::Status {
+    CONVNET_RETURN_IF_ERROR(Admit(method, context, request_bytes, &request));
+    CONVNET_RETURN_IF_ERROR((this->*handler)(context, request, &response));
+    return SerializeMessage(response, response_bytes);
+  }));
+}
+
+void ConvNetService::AddCallbackMethod(RpcMethod method, grpc::internal::RpcMethod::RpcType type,
+                                       grpc::internal::MethodHandler* handler) {
+  auto* registered = new grpc::internal::RpcServiceMethod(MethodPath(method), type, handler);
+  registered->SetServerApiType(grpc::internal::RpcServiceMethod::ApiType::RAW_CALL_BACK);
+  AddMethod(registered);
+}
+
+template <typename Request, typename Response>
+void ConvNetService::AddSyncMethod(
+    RpcMethod method,
+    absl::Status (ConvNetService::*handler)(const grpc::ServerContextBase&, const Request&, Response*)) {
+  AddMethod(new grpc::internal::RpcServiceMethod(
+      MethodPath(method), grpc::internal::RpcMethod::NORMAL_RPC,
+      new grpc::internal::RpcMethodHandler<ConvNetService, grpc::ByteBuffer, grpc::ByteBuffer>(
+          [method, handler](ConvNetService* service, grpc::ServerContext* context, const grpc::ByteBuffer* request,
+                            grpc::ByteBuffer* response) {
+            return service->HandleUnary(method, *context, request, response, handler);
+          },
+          this)));
+}
+
+// --- WatchTrainingJob -------------------------------------------------------
+
+absl::Status ConvNetService::TakeWatchSlot() {
+  if (open_watches_.fetch_add(1) >= limits_.max_watch_streams) {
+    open_watches_.fetch_sub(1);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "WatchTrainingJob: ", limits_.max_watch_streams,
+        " watch streams are open, the server's limit (--max_watch_streams=", limits_.max_watch_streams,
+        "); close one or retry later"));
+  }
+  return absl::OkStatus();
+}
+
+void ConvNetService::ReleaseWatchSlot() { open_watches_.fetch_sub(1); }
+
+// One WatchTrainingJob stream, with no thread of its own: it writes the next
+// message when the previous write has completed and the job has news (told by
+// JobManager::Follow's on_news, on the thread that changed the job), and ends
+// after the final snapshot, or with CANCELLED when the client goes away.
+//
+// Locks: on_news runs under the job's watcher lock and takes mu_; mu_ is
+// never held while calling gRPC (StartWrite and Finish may run reactions
+// inline) nor while ending the subscription.
+class ConvNetService::WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  WatchReactor(ConvNetService& service, const grpc::CallbackServerContext& context,
+               const grpc::ByteBuffer* request_bytes)
+      : service_(service), call_(service, RpcMethod::kWatchTrainingJob) {
+    const absl::Status started = Guarded(RpcMethod::kWatchTrainingJob, [&]() -> absl::Status {
+      v1::WatchTrainingJobRequest request;
+      CONVNET_RETURN_IF_ERROR(service_.Admit(RpcMethod::kWatchTrainingJob, context, request_bytes, &request));
+      if (request.job_id().empty()) return absl::InvalidArgumentError("job_id is required");
+      CONVNET_RETURN_IF_ERROR(service_.TakeWatchSlot());
+      holds_slot_ = true;
+      CONVNET_ASSIGN_OR_RETURN(std::unique_ptr<JobWatch> watch,
+                               service_.jobs_->Follow(request.job_id(), [this] { Pump(); }));
+      absl::MutexLock lock(&mu_);
+      watch_ = std::move(watch);
+      return absl::OkStatus();
+    });
+    if (started.ok()) {
+      Pump();
+    } else {
+      End(started);
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      write_in_flight_ = false;
+    }
+    if (ok) {
+      Pump();
+    } else {
+      End(absl::CancelledError("the watcher went away"));
+    }
+  }
+
+  void OnCancel() override { End(absl::CancelledError("the watcher went away")); }
+
+  void OnDone() override {
+    std::unique_ptr<JobWatch> watch;
+    {
+      absl::MutexLock lock(&mu_);
+      watch = std::move(watch_);
+    }
+    watch.reset();  // waits for an on_news in progress; none comes after
+    if (holds_slot_) service_.ReleaseWatchSlot();
+    absl::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      status = final_status_;
+    }
+    call_.End(status);
+    delete this;
+  }
+
+ private:
+  // Writes the next message, or ends the stream after the final snapshot;
+  // nothing while a write is in flight (its completion calls Pump again) or
+  // when the job has no news (on_news calls Pump again).
+  void Pump() {
+    enum class Step { kWait, kWrite, kEnd } step = Step::kWait;
+    absl::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      if (watch_ == nullptr || write_in_flight_ || ended_) return;
+      if (queued_.empty()) status = Guarded(RpcMethod::kWatchTrainingJob, [&] { return QueueUpdates(); });
+      if (!status.ok()) {
+        step = Step::kEnd;
+      } else if (!queued_.empty()) {
+        writing_ = std::move(queued_.front());
+        queued_.pop_front();
+        write_in_flight_ = true;
+        step = Step::kWrite;
+      } else if (watch_->finished()) {
+        step = Step::kEnd;  // OK: the final snapshot has been written
+      }
+    }
+    switch (step) {
+      case Step::kWait:
+        break;
+      case Step::kWrite:
+        StartWrite(&writing_);
+        break;
+      case Step::kEnd:
+        End(status);
+        break;
+    }
+  }
+
+  // Serializes the job's new updates into queued_.
+  absl::Status QueueUpdates() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    v1::WatchTrainingJobResponse message;
+    for (const JobUpdate& update : watch_->Next()) {
+      message.Clear();
+      if (const JobInfo* job = std::get_if<JobInfo>(&update)) {
+        ToProto(*job, message.mutable_job());
+      } else if (const JobState* state = std::get_if<JobState>(&update)) {
+        message.set_state(JobStateToProto(*state));
+      } else if (const TrainProgress* progress = std::get_if<TrainProgress>(&update)) {
+        ToProto(*progress, message.mutable_progress());
+      } else {
+        ToProto(std::get<EpochMetrics>(update), message.mutable_epoch());
+      }
+      CONVNET_RETURN_IF_ERROR(SerializeMessage(message, &queued_.emplace_back()));
+    }
+    return absl::OkStatus();
+  }
+
+  // Ends the stream with `status` (the first call only).
+  void End(const absl::Status& status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (ended_) return;
+      ended_ = true;
+      final_status_ = status;
+    }
+    Finish(ToGrpcStatus(status));
+  }
+
+  ConvNetService& service_;
+  CallScope call_;
+  bool holds_slot_ = false;  // set in the constructor only
+
+  absl::Mutex mu_;
+  absl::Status final_status_ ABSL_GUARDED_BY(mu_);  // set by the first End()
+  std::unique_ptr<JobWatch> watch_ ABSL_GUARDED_BY(mu_);
+  std::deque<grpc::ByteBuffer> queued_ ABSL_GUARDED_BY(mu_);  // serialized, not yet written
+  grpc::ByteBuffer writing_;  // the message being written; changed only when no write is in flight
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;  // Finish was called
+};
 void ConvNetService::BeginDrain() { draining_.store(true); }
 
 bool ConvNetService::WaitUntilIdle(absl::Time deadline) const {
@@ -198,7 +433,26 @@ ConvNetService::ConvNetService(ModelRepository* repository, DatasetRegistry* dat
       pool_(pool),
       limits_(limits),
       authorizer_(authorizer),
-      test_hooks_(std::move(test_hooks)) {}
+      test_hooks_(std::move(test_hooks)) {
+  // In the order of the service definition (RpcMethod).
+  AddCallbackMethod(RpcMethod::kPredict, grpc::internal::RpcMethod::NORMAL_RPC,
+                    new grpc::internal::CallbackUnaryHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+                        [this](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                               grpc::ByteBuffer* response) { return Predict(context, request, response); }));
+  AddSyncMethod(RpcMethod::kTrain, &ConvNetService::DoTrain);
+  AddSyncMethod(RpcMethod::kGetTrainingJob, &ConvNetService::DoGetTrainingJob);
+  AddSyncMethod(RpcMethod::kListTrainingJobs, &ConvNetService::DoListTrainingJobs);
+  AddSyncMethod(RpcMethod::kCancelTrainingJob, &ConvNetService::DoCancel);
+  AddCallbackMethod(RpcMethod::kWatchTrainingJob, grpc::internal::RpcMethod::SERVER_STREAMING,
+                    new grpc::internal::CallbackServerStreamingHandler<grpc::ByteBuffer, grpc::ByteBuffer>(
+                        [this](grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+                          return new WatchReactor(*this, *context, request);
+                        }));
+  AddSyncMethod(RpcMethod::kGetGradients, &ConvNetService::DoGetGradients);
+  AddSyncMethod(RpcMethod::kListModels, &ConvNetService::DoListModels);
+  AddSyncMethod(RpcMethod::kGetModel, &ConvNetService::DoGetModel);
+  AddSyncMethod(RpcMethod::kGetServerStats, &ConvNetService::DoGetServerStats);
+}
 
 absl::Status ConvNetService::CheckResponseSize(const google::protobuf::Message& response,
                                                absl::string_view hint) const {
@@ -225,11 +479,11 @@ absl::Status ConvNetService::CheckDeadlineBeforeAnswer(const grpc::ServerContext
 // --- Predict ----------------------------------------------------------------
 
 grpc::ServerUnaryReactor* ConvNetService::Predict(grpc::CallbackServerContext* context,
-                                                  const v1::PredictRequest* request, v1::PredictResponse* response) {
+                                                  const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
   // The work is done here, before the reactor is returned: a one-image
   // Predict takes microseconds, and larger batches spread over the core pool.
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(Handle(RpcMethod::kPredict, *context, [&] { return DoPredict(*context, *request, response); }));
+  reactor->Finish(HandleUnary(RpcMethod::kPredict, *context, request, response, &ConvNetService::DoPredict));
   return reactor;
 }
 
@@ -258,12 +512,8 @@ absl::Status ConvNetService::DoPredict(const grpc::ServerContextBase& context, c
 
 // --- Train ------------------------------------------------------------------
 
-grpc::Status ConvNetService::Train(grpc::ServerContext* context, const v1::TrainRequest* request,
-                                   v1::TrainResponse* response) {
-  return Handle(RpcMethod::kTrain, *context, [&] { return DoTrain(*request, response); });
-}
-
-absl::Status ConvNetService::DoTrain(const v1::TrainRequest& request, v1::TrainResponse* response) {
+absl::Status ConvNetService::DoTrain(const grpc::ServerContextBase&, const v1::TrainRequest& request,
+                                     v1::TrainResponse* response) {
   JobSpec spec;
   spec.model_name = request.model_name();
   CONVNET_RETURN_IF_ERROR(ValidateName("model_name", spec.model_name));
@@ -371,22 +621,16 @@ absl::Status ConvNetService::DoTrain(const v1::TrainRequest& request, v1::TrainR
 
 // --- Jobs -------------------------------------------------------------------
 
-grpc::Status ConvNetService::GetTrainingJob(grpc::ServerContext* context, const v1::GetTrainingJobRequest* request,
-                                            v1::TrainingJob* response) {
-  return Handle(RpcMethod::kGetTrainingJob, *context, [&]() -> absl::Status {
-    if (request->job_id().empty()) return absl::InvalidArgumentError("job_id is required");
-    CONVNET_ASSIGN_OR_RETURN(JobInfo job, jobs_->Get(request->job_id()));
-    ToProto(job, response);
-    return absl::OkStatus();
-  });
+absl::Status ConvNetService::DoGetTrainingJob(const grpc::ServerContextBase&,
+                                              const v1::GetTrainingJobRequest& request, v1::TrainingJob* response) {
+  if (request.job_id().empty()) return absl::InvalidArgumentError("job_id is required");
+  CONVNET_ASSIGN_OR_RETURN(JobInfo job, jobs_->Get(request.job_id()));
+  ToProto(job, response);
+  return absl::OkStatus();
 }
 
-grpc::Status ConvNetService::ListTrainingJobs(grpc::ServerContext* context, const v1::ListTrainingJobsRequest* request,
-                                              v1::ListTrainingJobsResponse* response) {
-  return Handle(RpcMethod::kListTrainingJobs, *context, [&] { return DoListTrainingJobs(*request, response); });
-}
-
-absl::Status ConvNetService::DoListTrainingJobs(const v1::ListTrainingJobsRequest& request,
+absl::Status ConvNetService::DoListTrainingJobs(const grpc::ServerContextBase&,
+                                                const v1::ListTrainingJobsRequest& request,
                                                 v1::ListTrainingJobsResponse* response) {
   if (!request.model_name().empty()) CONVNET_RETURN_IF_ERROR(ValidateName("model_name", request.model_name()));
   CONVNET_ASSIGN_OR_RETURN(std::optional<JobState> state, JobStateFilterFromProto("state", request.state()));
@@ -404,14 +648,8 @@ absl::Status ConvNetService::DoListTrainingJobs(const v1::ListTrainingJobsReques
   return CheckResponseSize(*response, "a single job is over the limit");
 }
 
-grpc::Status ConvNetService::CancelTrainingJob(grpc::ServerContext* context,
-                                               const v1::CancelTrainingJobRequest* request,
-                                               v1::TrainingJob* response) {
-  return Handle(RpcMethod::kCancelTrainingJob, *context, [&] { return DoCancel(*context, *request, response); });
-}
-
-absl::Status ConvNetService::DoCancel(grpc::ServerContext& context, const v1::CancelTrainingJobRequest& request,
-                                      v1::TrainingJob* response) {
+absl::Status ConvNetService::DoCancel(const grpc::ServerContextBase& context,
+                                      const v1::CancelTrainingJobRequest& request, v1::TrainingJob* response) {
   if (request.job_id().empty()) return absl::InvalidArgumentError("job_id is required");
   // Wait for the job to stop, but answer before the client's deadline.
   absl::Time deadline = absl::Now() + kCancelWait;
@@ -423,47 +661,7 @@ absl::Status ConvNetService::DoCancel(grpc::ServerContext& context, const v1::Ca
   return absl::OkStatus();
 }
 
-grpc::Status ConvNetService::WatchTrainingJob(grpc::ServerContext* context,
-                                              const v1::WatchTrainingJobRequest* request,
-                                              grpc::ServerWriter<v1::WatchTrainingJobResponse>* writer) {
-  return Handle(RpcMethod::kWatchTrainingJob, *context, [&] { return DoWatch(*context, *request, *writer); });
-}
-
-absl::Status ConvNetService::DoWatch(grpc::ServerContext& context, const v1::WatchTrainingJobRequest& request,
-                                     grpc::ServerWriter<v1::WatchTrainingJobResponse>& writer) {
-  if (request.job_id().empty()) return absl::InvalidArgumentError("job_id is required");
-  v1::WatchTrainingJobResponse message;
-  WatchCallbacks callbacks;
-  callbacks.on_snapshot = [&](const JobInfo& job) {
-    message.Clear();
-    ToProto(job, message.mutable_job());
-    return writer.Write(message);
-  };
-  callbacks.on_state = [&](JobState state) {
-    message.Clear();
-    message.set_state(JobStateToProto(state));
-    return writer.Write(message);
-  };
-  callbacks.on_progress = [&](const TrainProgress& progress) {
-    message.Clear();
-    ToProto(progress, message.mutable_progress());
-    return writer.Write(message);
-  };
-  callbacks.on_epoch = [&](const EpochMetrics& epoch) {
-    message.Clear();
-    ToProto(epoch, message.mutable_epoch());
-    return writer.Write(message);
-  };
-  callbacks.is_cancelled = [&] { return context.IsCancelled(); };
-  return jobs_->Watch(request.job_id(), callbacks);
-}
-
 // --- GetGradients -----------------------------------------------------------
-
-grpc::Status ConvNetService::GetGradients(grpc::ServerContext* context, const v1::GetGradientsRequest* request,
-                                          v1::GetGradientsResponse* response) {
-  return Handle(RpcMethod::kGetGradients, *context, [&] { return DoGetGradients(*context, *request, response); });
-}
 
 absl::Status ConvNetService::DoGetGradients(const grpc::ServerContextBase& context,
                                             const v1::GetGradientsRequest& request,
@@ -553,12 +751,8 @@ absl::Status ConvNetService::DoGetGradients(const grpc::ServerContextBase& conte
 
 // --- Models -----------------------------------------------------------------
 
-grpc::Status ConvNetService::ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
-                                        v1::ListModelsResponse* response) {
-  return Handle(RpcMethod::kListModels, *context, [&] { return DoListModels(*request, response); });
-}
-
-absl::Status ConvNetService::DoListModels(const v1::ListModelsRequest& request, v1::ListModelsResponse* response) {
+absl::Status ConvNetService::DoListModels(const grpc::ServerContextBase&, const v1::ListModelsRequest& request,
+                                          v1::ListModelsResponse* response) {
   CONVNET_ASSIGN_OR_RETURN(const int page_size, ResolvePageSize("page_size", request.page_size()));
   constexpr absl::string_view kQuery = "ListModels";
   // The key: "<name>" after a whole model, "<name>/<version>" inside one.
@@ -615,14 +809,8 @@ absl::Status ConvNetService::DoListModels(const v1::ListModelsRequest& request, 
   return CheckResponseSize(*response, "a single version is over the limit");
 }
 
-grpc::Status ConvNetService::GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
-                                      v1::GetModelResponse* response) {
-  // Exporting parameters is what needs the token (docs/SECURITY.md).
-  return Handle(RpcMethod::kGetModel, *context, /*exports_parameters=*/request->include_parameters(),
-                [&] { return DoGetModel(*request, response); });
-}
-
-absl::Status ConvNetService::DoGetModel(const v1::GetModelRequest& request, v1::GetModelResponse* response) {
+absl::Status ConvNetService::DoGetModel(const grpc::ServerContextBase&, const v1::GetModelRequest& request,
+                                        v1::GetModelResponse* response) {
   CONVNET_RETURN_IF_ERROR(ValidateName("model_name", request.model_name()));
   CONVNET_RETURN_IF_ERROR(ValidateVersion("version", request.version()));
   CONVNET_ASSIGN_OR_RETURN(const int page_size, ResolvePageSize("page_size", request.page_size()));
@@ -660,12 +848,8 @@ absl::Status ConvNetService::DoGetModel(const v1::GetModelRequest& request, v1::
 
 // --- GetServerStats ---------------------------------------------------------
 
-grpc::Status ConvNetService::GetServerStats(grpc::ServerContext* context, const v1::GetServerStatsRequest*,
-                                            v1::GetServerStatsResponse* response) {
-  return Handle(RpcMethod::kGetServerStats, *context, [&] { return DoGetServerStats(response); });
-}
-
-absl::Status ConvNetService::DoGetServerStats(v1::GetServerStatsResponse* response) {
+absl::Status ConvNetService::DoGetServerStats(const grpc::ServerContextBase&, const v1::GetServerStatsRequest&,
+                                              v1::GetServerStatsResponse* response) {
   const absl::Time now = absl::Now();
   response->set_started_unix_ms(absl::ToUnixMillis(started_));
   response->set_uptime_seconds(absl::ToDoubleSeconds(now - started_));

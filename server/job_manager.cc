@@ -58,6 +58,12 @@ struct JobManager::Job {
   int64_t progress_sequence ABSL_GUARDED_BY(mu) = 0;  // bumped by every progress report
   std::vector<JobState> states ABSL_GUARDED_BY(mu);  // every state it has been in, in order
   std::string cancel_reason ABSL_GUARDED_BY(mu);
+
+  // The job's followers (JobManager::Follow), told of every change. Their
+  // on_news runs under watchers_mu, never under mu, so that it may read the
+  // job; holding watchers_mu makes ~JobWatch wait for a call in progress.
+  absl::Mutex watchers_mu ABSL_ACQUIRED_BEFORE(mu);
+  std::vector<JobWatch*> watchers ABSL_GUARDED_BY(watchers_mu);
 };
 
 namespace {
@@ -218,10 +224,13 @@ JobManager::Changed JobManager::Change(Job& job, const std::function<void(JobInf
     changed.record = Save(job, next);
     changed.recorded = changed.record.ok() && !job.forgotten;
   }
-  absl::MutexLock lock(&job.mu);
-  change(job.info);
-  if (state_changed) job.states.push_back(job.info.state);
-  changed.info = job.info;
+  {
+    absl::MutexLock lock(&job.mu);
+    change(job.info);
+    if (state_changed) job.states.push_back(job.info.state);
+    changed.info = job.info;
+  }
+  NotifyWatchers(job);
   return changed;
 }
 
@@ -399,77 +408,79 @@ absl::StatusOr<JobInfo> JobManager::Cancel(absl::string_view id, absl::Time dead
   return job->info;
 }
 
-absl::Status JobManager::Watch(absl::string_view id, const WatchCallbacks& callbacks) const {
+void JobManager::NotifyWatchers(Job& job) {
+  absl::MutexLock lock(&job.watchers_mu);
+  for (JobWatch* watch : job.watchers) watch->on_news_();
+}
+
+absl::StatusOr<std::unique_ptr<JobWatch>> JobManager::Follow(absl::string_view id,
+                                                             std::function<void()> on_news) const {
   std::shared_ptr<Job> job = Find(id);
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("training job ", Quote(id), " not found"));
-  const absl::Status gone = absl::CancelledError("the watcher went away");
+  return std::unique_ptr<JobWatch>(new JobWatch(std::move(job), std::move(on_news)));
+}
 
-  size_t epochs_sent = 0;
-  size_t states_sent = 0;
-  int64_t progress_sent = 0;
+JobWatch::JobWatch(std::shared_ptr<JobManager::Job> job, std::function<void()> on_news)
+    : job_(std::move(job)), on_news_(std::move(on_news)) {
+  absl::MutexLock lock(&job_->watchers_mu);
+  job_->watchers.push_back(this);
+}
+
+JobWatch::~JobWatch() {
+  absl::MutexLock lock(&job_->watchers_mu);
+  std::erase(job_->watchers, this);
+}
+
+std::vector<JobUpdate> JobWatch::Next() {
+  std::vector<JobUpdate> updates;
+  if (finished_) return updates;
+  std::vector<JobState> new_states;
+  std::vector<EpochMetrics> new_epochs;
+  std::optional<TrainProgress> progress;
+  std::optional<JobInfo> final_snapshot;
   {
-    JobInfo snapshot;
-    {
-      absl::ReaderMutexLock lock(&job->mu);
-      snapshot = job->info;
-      states_sent = job->states.size();
-      progress_sent = job->progress_sequence;
+    absl::ReaderMutexLock lock(&job_->mu);
+    const JobInfo& info = job_->info;
+    if (!started_) {
+      // The job as it is now; its earlier epochs are replayed below, its
+      // earlier states and progress are in the snapshot.
+      updates.emplace_back(info);
+      states_sent_ = job_->states.size();
+      progress_sent_ = job_->progress_sequence;
+      started_ = true;
     }
-    if (!callbacks.on_snapshot(snapshot)) return gone;
+    new_states.assign(job_->states.begin() + static_cast<std::ptrdiff_t>(states_sent_), job_->states.end());
+    new_epochs.assign(info.epochs.begin() + static_cast<std::ptrdiff_t>(epochs_sent_), info.epochs.end());
+    if (job_->progress_sequence != progress_sent_ && info.progress.has_value()) progress = info.progress;
+    progress_sent_ = job_->progress_sequence;
+    if (IsTerminal(info.state)) final_snapshot = info;
   }
-
-  while (true) {
-    std::vector<JobState> new_states;
-    std::vector<EpochMetrics> new_epochs;
-    std::optional<TrainProgress> progress;
-    std::optional<JobInfo> final_snapshot;
-    {
-      absl::MutexLock lock(&job->mu);
-      auto has_news = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return job->states.size() > states_sent || job->info.epochs.size() > epochs_sent ||
-               job->progress_sequence != progress_sent;
-      };
-      job->mu.AwaitWithTimeout(absl::Condition(&has_news), absl::Milliseconds(100));
-      const JobInfo& info = job->info;
-      new_states.assign(job->states.begin() + static_cast<std::ptrdiff_t>(states_sent), job->states.end());
-      new_epochs.assign(info.epochs.begin() + static_cast<std::ptrdiff_t>(epochs_sent), info.epochs.end());
-      if (job->progress_sequence != progress_sent && info.progress.has_value()) progress = info.progress;
-      progress_sent = job->progress_sequence;
-      if (IsTerminal(info.state)) final_snapshot = info;
-    }
-    // In time order: a state change into RUNNING precedes any training
-    // report; a progress report of epoch e follows the metrics of epochs
-    // before e and precedes those of e and later; the final state comes last.
-    states_sent += new_states.size();
-    std::optional<JobState> terminal;
-    if (!new_states.empty() && IsTerminal(new_states.back())) {
-      terminal = new_states.back();
-      new_states.pop_back();
-    }
-    for (JobState state : new_states) {
-      if (!callbacks.on_state(state)) return gone;
-    }
-    size_t split = new_epochs.size();
-    if (progress.has_value()) {
-      split = static_cast<size_t>(
-          std::count_if(new_epochs.begin(), new_epochs.end(),
-                        [&](const EpochMetrics& epoch) { return epoch.epoch < progress->epoch; }));
-    }
-    for (size_t i = 0; i < split; ++i) {
-      if (!callbacks.on_epoch(new_epochs[i])) return gone;
-    }
-    if (progress.has_value() && !callbacks.on_progress(*progress)) return gone;
-    for (size_t i = split; i < new_epochs.size(); ++i) {
-      if (!callbacks.on_epoch(new_epochs[i])) return gone;
-    }
-    epochs_sent += new_epochs.size();
-    if (terminal.has_value() && !callbacks.on_state(*terminal)) return gone;
-    if (final_snapshot.has_value()) {
-      if (!callbacks.on_snapshot(*final_snapshot)) return gone;
-      return absl::OkStatus();
-    }
-    if (callbacks.is_cancelled && callbacks.is_cancelled()) return gone;
+  // In time order: a state change into RUNNING precedes any training report;
+  // a progress report of epoch e follows the metrics of epochs before e and
+  // precedes those of e and later; the final state comes last.
+  states_sent_ += new_states.size();
+  std::optional<JobState> terminal;
+  if (!new_states.empty() && IsTerminal(new_states.back())) {
+    terminal = new_states.back();
+    new_states.pop_back();
   }
+  for (JobState state : new_states) updates.emplace_back(state);
+  size_t split = new_epochs.size();
+  if (progress.has_value()) {
+    split = static_cast<size_t>(std::count_if(new_epochs.begin(), new_epochs.end(), [&](const EpochMetrics& epoch) {
+      return epoch.epoch < progress->epoch;
+    }));
+  }
+  for (size_t i = 0; i < split; ++i) updates.emplace_back(new_epochs[i]);
+  if (progress.has_value()) updates.emplace_back(*progress);
+  for (size_t i = split; i < new_epochs.size(); ++i) updates.emplace_back(new_epochs[i]);
+  epochs_sent_ += new_epochs.size();
+  if (terminal.has_value()) updates.emplace_back(*terminal);
+  if (final_snapshot.has_value()) {
+    updates.emplace_back(*std::move(final_snapshot));
+    finished_ = true;
+  }
+  return updates;
 }
 
 void JobManager::RunnerLoop() {
@@ -521,9 +532,12 @@ void JobManager::RunJob(Job& job) {
 
   TrainCallbacks callbacks;
   callbacks.on_progress = [&job](const TrainProgress& progress) {
-    absl::MutexLock lock(&job.mu);
-    job.info.progress = progress;
-    ++job.progress_sequence;
+    {
+      absl::MutexLock lock(&job.mu);
+      job.info.progress = progress;
+      ++job.progress_sequence;
+    }
+    NotifyWatchers(job);
   };
   callbacks.on_epoch = [this, &job](const EpochMetrics& metrics) {
     // In memory at every epoch's end; on disk when kRecordInterval has passed

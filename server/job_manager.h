@@ -43,6 +43,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -101,16 +102,11 @@ struct JobInfo {
   absl::Time finished = absl::InfinitePast();
 };
 
-// What a watcher receives; see JobManager::Watch. Each callback returns false
-// when the receiver is gone (the watch then ends).
-struct WatchCallbacks {
-  std::function<bool(const JobInfo&)> on_snapshot;
-  std::function<bool(JobState)> on_state;
-  std::function<bool(const TrainProgress&)> on_progress;
-  std::function<bool(const EpochMetrics&)> on_epoch;
-  // Polled about every 100 ms while waiting; true ends the watch (CANCELLED).
-  std::function<bool()> is_cancelled;
-};
+// One message of a job's watch stream (WatchTrainingJob): a snapshot of the
+// job, a state change, a progress report, or a finished epoch.
+using JobUpdate = std::variant<JobInfo, JobState, TrainProgress, EpochMetrics>;
+
+class JobWatch;
 
 struct JobManagerOptions {
   int max_concurrent_jobs = 1;  // >= 1
@@ -166,13 +162,14 @@ class JobManager {
   // the job had already finished; NOT_FOUND for an unknown id.
   absl::StatusOr<JobInfo> Cancel(absl::string_view id, absl::Time deadline);
 
-  // Follows a job: on_snapshot with the job as it is now; then on_epoch for
-  // every finished epoch in order (replaying earlier ones first), on_progress
-  // (coalesced: the latest report since the last call) and on_state for each
-  // state change; finally on_snapshot with the job in its final state.
-  // Returns OK after the final snapshot; NOT_FOUND for an unknown id;
-  // CANCELLED when a callback returned false or is_cancelled() became true.
-  absl::Status Watch(absl::string_view id, const WatchCallbacks& callbacks) const;
+  // Follows a job (WatchTrainingJob): returns a watch whose Next() yields the
+  // job's updates, and which calls `on_news` whenever the job changes (a new
+  // state, progress report or epoch) from the thread that changed it, without
+  // holding the job's lock. `on_news` must be cheap and must not block: it may
+  // call the watch's Next(), never destroy the watch. Updates that happen
+  // before the first Next() are returned by it (no news is lost between
+  // Follow and Next). NOT_FOUND for an unknown id.
+  absl::StatusOr<std::unique_ptr<JobWatch>> Follow(absl::string_view id, std::function<void()> on_news) const;
 
   // Stops accepting jobs (Submit returns UNAVAILABLE), cancels queued and
   // running jobs (state CANCELLED) and waits for the runner threads to stop.
@@ -190,6 +187,7 @@ class JobManager {
   std::array<int64_t, 5> CountByState() const;
 
  private:
+  friend class JobWatch;
   struct Job;
 
   // Fills in a new job's JobInfo (QUEUED, id `id`) from its spec; returns it.
@@ -220,6 +218,9 @@ class JobManager {
   // Adds the recorded jobs (Open() only, before any Submit).
   void Restore(std::vector<JobInfo> records, const std::vector<std::string>& recorded_ids);
   std::shared_ptr<Job> Find(absl::string_view id) const;
+  // Tells the job's watchers (Follow) that it changed. Must be called without
+  // the job's mu held.
+  static void NotifyWatchers(Job& job);
   void ForgetOldFinishedJobs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const JobManagerOptions options_;
@@ -243,6 +244,47 @@ class JobManager {
   std::vector<std::thread> runners_;
   absl::Mutex shutdown_mu_;  // serialises Shutdown() calls
   bool joined_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+// Follows one job without a thread of its own (JobManager::Follow): a cursor
+// over the job's updates, and a subscription that says when there may be new
+// ones. Next() is called by one thread at a time; `on_news` may run on another
+// thread at the same time.
+class JobWatch {
+ public:
+  // Ends the subscription: once the destructor returns, `on_news` is not
+  // called again (a call in progress on another thread is waited for).
+  // Must not run inside `on_news`.
+  ~JobWatch();
+
+  JobWatch(const JobWatch&) = delete;
+  JobWatch& operator=(const JobWatch&) = delete;
+
+  // The updates that are due now, in the order of the WatchTrainingJob
+  // contract (proto/convnet/v1/convnet.proto): the first call starts with a
+  // snapshot of the job as it is then; then every finished epoch exactly once
+  // (earlier ones replayed first), the latest progress report since the
+  // previous call (reports are coalesced) and every state change, in the
+  // order they happened; finally a snapshot of the job in its terminal state,
+  // after which finished() is true and Next() returns nothing. Empty when
+  // nothing has happened since the previous call. Never blocks (it takes the
+  // job's lock briefly).
+  std::vector<JobUpdate> Next();
+
+  // True once Next() has returned the final snapshot.
+  bool finished() const { return finished_; }
+
+ private:
+  friend class JobManager;
+  JobWatch(std::shared_ptr<JobManager::Job> job, std::function<void()> on_news);
+
+  const std::shared_ptr<JobManager::Job> job_;
+  const std::function<void()> on_news_;
+  bool started_ = false;   // the first snapshot was returned
+  bool finished_ = false;  // the final snapshot was returned
+  size_t epochs_sent_ = 0;
+  size_t states_sent_ = 0;
+  int64_t progress_sent_ = 0;  // the job's progress_sequence last seen
 };
 
 }  // namespace convnet::server

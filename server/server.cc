@@ -147,6 +147,10 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max_concurrent_gradients must be >= 1, got ", options.max_concurrent_gradients));
   }
+  if (options.max_watch_streams < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_watch_streams must be >= 1, got ", options.max_watch_streams));
+  }
   if (absl::Status tls = ValidateServerTlsFiles(options.tls); !tls.ok()) return tls;
   if (options.auth_all && options.auth_token_file.empty()) {
     return absl::InvalidArgumentError("--auth_all needs --auth_token_file (the token every call must carry)");
@@ -197,7 +201,8 @@ absl::StatusOr<std::unique_ptr<ConvNetServer>> ConvNetServer::Start(const Server
   server->service_ = std::make_unique<ConvNetService>(
       server->repository_.get(), server->datasets_.get(), server->jobs_.get(), server->pool_.get(),
       ServiceLimits{static_cast<size_t>(options.max_batch), static_cast<size_t>(options.max_message_bytes),
-                    static_cast<size_t>(options.max_inline_examples), options.max_concurrent_gradients},
+                    static_cast<size_t>(options.max_inline_examples), options.max_concurrent_gradients,
+                    static_cast<size_t>(options.max_watch_streams)},
       server->authorizer_.get(), options.test_hooks);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -229,7 +234,8 @@ absl::StatusOr<std::unique_ptr<ConvNetServer>> ConvNetServer::Start(const Server
   LogInfo(absl::StrCat("listening on ", options.address, " (port ", server->port_, "); ", threads,
                        " core threads; max ", options.max_concurrent_jobs, " concurrent + ",
                        options.max_queued_jobs, " queued jobs; max batch ", options.max_batch,
-                       "; max message ", options.max_message_bytes, " bytes"));
+                       "; max message ", options.max_message_bytes, " bytes; max ", options.max_watch_streams,
+                       " watch streams"));
   LogInfo(SecuritySummary(options));
   LogInfo(absl::StrCat("models in ", options.model_dir, ": ", models.empty() ? "none" : absl::StrJoin(models, ", ")));
   LogInfo(absl::StrCat("datasets in ", options.data_dir.empty() ? "(no --data_dir)" : options.data_dir, ": ",

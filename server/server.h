@@ -35,6 +35,7 @@ struct ServerOptions {
   int max_batch = 1024;                   // images per Predict, examples per GetGradients; >= 1
   int max_inline_examples = 60000;        // examples per inline training or evaluation set; >= 1
   int max_concurrent_gradients = 2;       // GetGradients calls with include_deltas at once; >= 1
+  int max_watch_streams = 1000;           // WatchTrainingJob streams open at once; >= 1
   // Security (docs/SECURITY.md). TLS files: none = plaintext.
   ServerTlsFiles tls;
   std::string auth_token_file;            // "" = no token is needed for any call

@@ -80,6 +80,8 @@ ABSL_FLAG(int, max_inline_examples, kDefaults.max_inline_examples,
 ABSL_FLAG(int, max_concurrent_gradients, kDefaults.max_concurrent_gradients,
           "GetGradients calls with include_deltas computed at once (each holds up to about 3 x "
           "--max_message_bytes); more are refused with RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_watch_streams, kDefaults.max_watch_streams,
+          "WatchTrainingJob streams open at once; WatchTrainingJob fails with RESOURCE_EXHAUSTED beyond");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of the server; with --tls_key, serve TLS only");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key (unencrypted) of --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "",
@@ -125,6 +127,7 @@ int main(int argc, char** argv) {
   options.auth_all = absl::GetFlag(FLAGS_auth_all);
   options.max_inline_examples = absl::GetFlag(FLAGS_max_inline_examples);
   options.max_concurrent_gradients = absl::GetFlag(FLAGS_max_concurrent_gradients);
+  options.max_watch_streams = absl::GetFlag(FLAGS_max_watch_streams);
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
   if (grace < absl::ZeroDuration()) {
     convnet::server::LogError(absl::StrCat("--shutdown_grace must be >= 0, got ", absl::FormatDuration(grace)));

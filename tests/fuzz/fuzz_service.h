@@ -1,9 +1,9 @@
 // The in-process service the request fuzzer calls: a ConvNetService on a small
 // model repository (model "tiny", versions 1 (K = 1) and 2 (K = 2)) and a small
 // server-side dataset "tiny" (20 training, 10 test examples), without gRPC's
-// network layer (direct handler calls, and an in-process channel for the
-// methods whose handlers need a live call). Shared by request_fuzzer.cc and make_seeds.cc, which builds
-// the seed requests against the same names.
+// network layer (a gRPC server in the process, called over its in-process
+// channel). Shared by request_fuzzer.cc and make_seeds.cc, which builds the
+// seed requests against the same names.
 #ifndef CONVNET_TESTS_FUZZ_FUZZ_SERVICE_H_
 #define CONVNET_TESTS_FUZZ_FUZZ_SERVICE_H_
 

@@ -1,18 +1,16 @@
 // libFuzzer target: request handling of the ConvNet service. The first byte
-// picks the RPC, the rest is decoded as its request message (bytes that do not
-// parse are dropped, as gRPC would) and handed to the real handler of
-// server/convnet_service.h, in-process, which validates it and does the work
-// on a small model (fuzz_service.h). The handler may refuse anything, but must
-// neither crash nor trip a sanitizer, and never answer INTERNAL or UNKNOWN
-// (which would mean an exception or a server-side fault on a client's input).
+// picks the RPC, the rest is sent as its request bytes to the real service of
+// server/convnet_service.h, which parses them itself (bytes that do not parse
+// are INVALID_ARGUMENT), validates the request and does the work on a small
+// model (fuzz_service.h). The service may refuse anything, but must neither
+// crash nor trip a sanitizer, and never answer INTERNAL or UNKNOWN (which
+// would mean an exception or a server-side fault on a client's input).
 //
-// Most handlers are called directly, with a grpc::ServerContext that belongs
-// to no call (no deadline, no metadata). Predict (a callback-API handler,
-// which answers through its call's reactor) and WatchTrainingJob (which
-// writes to its call's stream) need a live call: they go through a gRPC
-// server in this process, without a listening port, over its in-process
-// channel, to the same service object. A job_id of kLastJobId in
-// WatchTrainingJob or GetTrainingJob stands for the last job submitted.
+// Every call goes through a gRPC server in this process, without a listening
+// port, over its in-process channel, through a generic stub (raw bytes). A
+// job_id of kLastJobId in WatchTrainingJob or GetTrainingJob stands for the
+// last job submitted: those requests are parsed here, the id replaced and the
+// request serialized again.
 //
 // A Train that is accepted is cancelled at once through CancelTrainingJob, so
 // that jobs never pile up behind the fuzzer; the state (repository, jobs)
@@ -37,10 +35,11 @@
 #include "core/thread_pool.h"
 #include "convnet/v1/convnet.grpc.pb.h"
 #include "fuzz_service.h"
+#include "absl/synchronization/notification.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
-#include "grpcpp/server_context.h"
 #include "grpcpp/support/channel_arguments.h"
 #include "server/convnet_service.h"
 #include "server/dataset_registry.h"
@@ -84,6 +83,7 @@ struct Fixture {
   std::unique_ptr<server::ConvNetService> service;
   std::unique_ptr<grpc::Server> server;     // in-process only: no port
   std::unique_ptr<v1::ConvNet::Stub> stub;  // on server's in-process channel
+  std::unique_ptr<grpc::GenericStub> raw;   // the same channel, raw bytes
   std::string last_job_id;                  // the last job Train accepted
 };
 
@@ -126,7 +126,9 @@ Fixture* MakeFixture() {
   builder.RegisterService(f->service.get());
   f->server = builder.BuildAndStart();
   if (f->server == nullptr) Fail("cannot start the in-process gRPC server");
-  f->stub = v1::ConvNet::NewStub(f->server->InProcessChannel(grpc::ChannelArguments()));
+  std::shared_ptr<grpc::Channel> channel = f->server->InProcessChannel(grpc::ChannelArguments());
+  f->stub = v1::ConvNet::NewStub(channel);
+  f->raw = std::make_unique<grpc::GenericStub>(channel);
   return f;
 }
 
@@ -143,23 +145,34 @@ void Check(const grpc::Status& status) {
   }
 }
 
-// Decodes `bytes` as Request and calls `handler` with it; false when the
-// bytes do not parse.
-template <typename Request, typename Response, typename Handler>
-bool Call(const std::string& bytes, Handler handler, Response* response) {
-  Request request;
-  if (!request.ParseFromString(bytes)) return false;
-  grpc::ServerContext context;
-  Check((TheFixture().service.get()->*handler)(&context, &request, response));
-  return true;
-}
-
 // The client side of a call through the in-process channel; an input never
 // takes long (16 images at most), so the deadline only guards against a hang.
 std::unique_ptr<grpc::ClientContext> CallContext() {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   return context;
+}
+
+// Calls `method` (e.g. "ListModels") with `bytes` as its request; for the
+// unary methods, `response` receives the response bytes.
+grpc::Status CallRaw(const char* method, const std::string& bytes, grpc::ByteBuffer* response) {
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::Status status;
+  absl::Notification done;
+  auto context = CallContext();
+  TheFixture().raw->UnaryCall(context.get(), std::string("/convnet.v1.ConvNet/") + method, grpc::StubOptions(),
+                              &request, response, [&](grpc::Status call_status) {
+                                status = std::move(call_status);
+                                done.Notify();
+                              });
+  done.WaitForNotification();
+  return status;
+}
+
+void CheckRaw(const char* method, const std::string& bytes) {
+  grpc::ByteBuffer response;
+  Check(CallRaw(method, bytes, &response));
 }
 
 // kLastJobId stands for the last job submitted.
@@ -178,32 +191,24 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace convnet;
   using namespace convnet::fuzz;
-  using server::ConvNetService;
   if (size == 0) return 0;
   const Rpc rpc = static_cast<Rpc>(data[0] % kRpcCount);
   const std::string bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
   switch (rpc) {
-    case Rpc::kPredict: {
-      v1::PredictRequest request;
-      if (!request.ParseFromString(bytes)) break;
-      v1::PredictResponse response;
-      Check(TheFixture().stub->Predict(CallContext().get(), request, &response));
+    case Rpc::kPredict:
+      CheckRaw("Predict", bytes);
       break;
-    }
     case Rpc::kTrain: {
-      v1::TrainResponse response;
-      grpc::ServerContext context;
-      v1::TrainRequest request;
-      if (!request.ParseFromString(bytes)) break;
-      const grpc::Status status = TheFixture().service->Train(&context, &request, &response);
+      grpc::ByteBuffer response_bytes;
+      const grpc::Status status = CallRaw("Train", bytes, &response_bytes);
       Check(status);
-      if (status.ok()) {
+      v1::TrainResponse response;
+      if (status.ok() && grpc::SerializationTraits<v1::TrainResponse>::Deserialize(&response_bytes, &response).ok()) {
         TheFixture().last_job_id = response.job_id();
         v1::CancelTrainingJobRequest cancel;
         cancel.set_job_id(response.job_id());
         v1::TrainingJob job;
-        grpc::ServerContext cancel_context;
-        const grpc::Status cancelled = TheFixture().service->CancelTrainingJob(&cancel_context, &cancel, &job);
+        const grpc::Status cancelled = TheFixture().stub->CancelTrainingJob(CallContext().get(), cancel, &job);
         // Cancelling may come too late (FAILED_PRECONDITION: the job already
         // finished), never fail otherwise.
         if (!cancelled.ok() && cancelled.error_code() != grpc::StatusCode::FAILED_PRECONDITION) {
@@ -216,48 +221,41 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     case Rpc::kGetTrainingJob: {
       v1::GetTrainingJobRequest request;
-      if (!request.ParseFromString(bytes)) break;
+      if (!request.ParseFromString(bytes)) {
+        CheckRaw("GetTrainingJob", bytes);
+        break;
+      }
       ResolveJobId(request.mutable_job_id());
       v1::TrainingJob response;
-      grpc::ServerContext context;
-      Check(TheFixture().service->GetTrainingJob(&context, &request, &response));
+      Check(TheFixture().stub->GetTrainingJob(CallContext().get(), request, &response));
       break;
     }
-    case Rpc::kListTrainingJobs: {
-      v1::ListTrainingJobsResponse response;
-      Call<v1::ListTrainingJobsRequest>(bytes, &ConvNetService::ListTrainingJobs, &response);
+    case Rpc::kListTrainingJobs:
+      CheckRaw("ListTrainingJobs", bytes);
       break;
-    }
-    case Rpc::kCancelTrainingJob: {
-      v1::TrainingJob response;
-      Call<v1::CancelTrainingJobRequest>(bytes, &ConvNetService::CancelTrainingJob, &response);
+    case Rpc::kCancelTrainingJob:
+      CheckRaw("CancelTrainingJob", bytes);
       break;
-    }
-    case Rpc::kGetGradients: {
-      v1::GetGradientsResponse response;
-      Call<v1::GetGradientsRequest>(bytes, &ConvNetService::GetGradients, &response);
+    case Rpc::kGetGradients:
+      CheckRaw("GetGradients", bytes);
       break;
-    }
-    case Rpc::kListModels: {
-      v1::ListModelsResponse response;
-      Call<v1::ListModelsRequest>(bytes, &ConvNetService::ListModels, &response);
+    case Rpc::kListModels:
+      CheckRaw("ListModels", bytes);
       break;
-    }
-    case Rpc::kGetModel: {
-      v1::GetModelResponse response;
-      Call<v1::GetModelRequest>(bytes, &ConvNetService::GetModel, &response);
+    case Rpc::kGetModel:
+      CheckRaw("GetModel", bytes);
       break;
-    }
-    case Rpc::kGetServerStats: {
-      v1::GetServerStatsResponse response;
-      Call<v1::GetServerStatsRequest>(bytes, &ConvNetService::GetServerStats, &response);
+    case Rpc::kGetServerStats:
+      CheckRaw("GetServerStats", bytes);
       break;
-    }
     case Rpc::kWatchTrainingJob: {
       // Every submitted job is cancelled at once, so a known job is finished
       // and its watch replays it and ends; an unknown one is NOT_FOUND.
       v1::WatchTrainingJobRequest request;
-      if (!request.ParseFromString(bytes)) break;
+      if (!request.ParseFromString(bytes)) {
+        CheckRaw("WatchTrainingJob", bytes);  // refused before any message
+        break;
+      }
       ResolveJobId(request.mutable_job_id());
       auto context = CallContext();
       std::unique_ptr<grpc::ClientReader<v1::WatchTrainingJobResponse>> reader =
