@@ -201,6 +201,8 @@ absl::Status ModelRepository::LoadModelDirectory(const std::string& name, bool a
   absl::MutexLock lock(&mu_);
   Entry& entry = models_[name];
   entry.highest_taken = std::max(entry.highest_taken, loaded.highest_taken);
+  // As the file reads now: a rescan after the file was fixed lifts the block.
+  entry.reservation_error = loaded.reservation_error;
   for (auto& [version, model] : loaded.versions) {
     // A publish may have made the same version visible meanwhile: keep its.
     if (entry.versions.emplace(version, std::move(model)).second) {
