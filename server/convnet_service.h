@@ -26,12 +26,14 @@
 
 namespace convnet::server {
 
+// The server's limits on one call (their defaults and bounds live in
+// ServerOptions, server.h, with the flags that set them).
 struct ServiceLimits {
-  size_t max_batch = 1024;                // images per Predict, examples per GetGradients
-  size_t max_message_bytes = 64 << 20;    // largest response the service builds
-  size_t max_inline_examples = 60000;     // examples per inline training or evaluation set
-  int max_concurrent_gradients = 2;       // GetGradients calls with include_deltas at once; >= 1
-  size_t max_watch_streams = 1000;        // WatchTrainingJob streams open at once
+  size_t max_batch;                 // images per Predict, examples per GetGradients
+  size_t max_message_bytes;         // largest response the service builds
+  size_t max_inline_examples;       // examples per inline training or evaluation set
+  int max_concurrent_gradients;     // GetGradients calls with include_deltas at once; >= 1
+  size_t max_watch_streams;         // WatchTrainingJob streams open at once; >= 1
 };
 
 // Seams for tests that must hold a call at an exact point of its handler

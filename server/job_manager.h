@@ -108,9 +108,11 @@ using JobUpdate = std::variant<JobInfo, JobState, TrainProgress, EpochMetrics>;
 
 class JobWatch;
 
+// The server's --max_concurrent_jobs and --max_queued_jobs (their defaults
+// live in ServerOptions, server.h).
 struct JobManagerOptions {
-  int max_concurrent_jobs = 1;  // >= 1
-  int max_queued_jobs = 16;     // >= 0
+  int max_concurrent_jobs;  // >= 1
+  int max_queued_jobs;      // >= 0
 };
 
 class JobStore;

@@ -121,7 +121,8 @@ Fixture* MakeFixture() {
                                                  f->pool.get());
   f->service = std::make_unique<server::ConvNetService>(
       f->repository.get(), f->datasets.get(), f->jobs.get(), f->pool.get(),
-      server::ServiceLimits{kMaxBatch, size_t{1} << 20, kMaxBatch});
+      server::ServiceLimits{kMaxBatch, size_t{1} << 20, kMaxBatch, /*max_concurrent_gradients=*/2,
+                            /*max_watch_streams=*/64});
   grpc::ServerBuilder builder;
   builder.RegisterService(f->service.get());
   f->server = builder.BuildAndStart();
