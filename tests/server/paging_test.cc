@@ -89,7 +89,9 @@ class PagingTest : public ApiTest {
       EXPECT_TRUE(status.ok()) << status.error_message();
       if (!status.ok() || count > kJobs) break;
       ++count;
-      if (request.page_size() > 0) EXPECT_LE(page.jobs_size(), request.page_size());
+      if (request.page_size() > 0) {
+        EXPECT_LE(page.jobs_size(), request.page_size());
+      }
       for (const v1::TrainingJob& job : page.jobs()) ids.push_back(job.job_id());
       request.set_page_token(page.next_page_token());
       if (!request.page_token().empty() && between_pages) between_pages();
@@ -223,7 +225,9 @@ TEST_F(PagingTest, ListModelsPagesReturnEveryModelOnceByNameForEveryPageSize) {
     request.set_page_size(page_size);
     std::vector<std::string> listed;
     for (const v1::ListModelsResponse& page : ListModelsPages(request)) {
-      if (page_size > 0) EXPECT_LE(page.models_size(), page_size);
+      if (page_size > 0) {
+        EXPECT_LE(page.models_size(), page_size);
+      }
       for (const v1::Model& model : page.models()) {
         listed.push_back(model.name());
         EXPECT_EQ(model.versions_size(), model.latest_version());

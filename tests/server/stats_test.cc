@@ -77,11 +77,14 @@ TEST_F(StatsTest, ListsEveryMethodInServiceOrderAndNothingBeforeTheFirstCall) {
     EXPECT_EQ(method.latency_p50_us(), 0) << method.method();
   }
   EXPECT_TRUE(stats.model_versions().empty());
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
   EXPECT_EQ(stats.thread_pool_threads(), 2);
-  EXPECT_GE(stats.thread_pool_queue_length(), 0);
-  EXPECT_EQ(stats.calls_in_flight(), 1);  // this call
-  EXPECT_GT(stats.started_unix_ms(), 0);
-  EXPECT_GE(stats.uptime_seconds(), 0);
+  EXPECT_EQ(stats.thread_pool_queue_length(), 0);  // idle: no task waits for a worker
+  EXPECT_EQ(stats.calls_in_flight(), 1);           // this call
+  // Started by this test's fixture, and the uptime is the time since then.
+  EXPECT_LE(stats.started_unix_ms(), now_ms);
+  EXPECT_GT(stats.started_unix_ms(), now_ms - 60'000);
+  EXPECT_NEAR(stats.uptime_seconds(), static_cast<double>(now_ms - stats.started_unix_ms()) / 1000.0, 1.0);
 }
 
 TEST_F(StatsTest, CountsCallsAndErrorsByStatusCode) {
