@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "test_support.h"
 
@@ -52,10 +54,28 @@ class ApiTest : public ::testing::Test {
 
   v1::ConvNet::Stub& stub() { return server_->stub(); }
 
-  // A job that keeps the (single) job slot busy until cancelled.
+  // A job that keeps the (single) job slot busy until cancelled: K = 64 for
+  // 1000 epochs of the small set is minutes of work even on a machine several
+  // times faster than this one, and a cancellation stops it within a
+  // mini-batch.
   std::string SubmitBlockingJob(const std::string& model = "blocker") {
-    v1::TrainRequest request = FreshTrainRequest(model, 1, "small", 1000, 10);
+    v1::TrainRequest request = FreshTrainRequest(model, 64, "small", 1000, 10);
     return SubmitJob(stub(), request);
+  }
+
+  // Polls GetTrainingJob until the job is RUNNING (a runner has taken it off
+  // the queue); fails the test after a minute.
+  void WaitUntilRunning(const std::string& job_id) {
+    v1::GetTrainingJobRequest request;
+    request.set_job_id(job_id);
+    for (const absl::Time give_up = absl::Now() + absl::Seconds(60); absl::Now() < give_up;) {
+      v1::TrainingJob job;
+      ASSERT_TRUE(stub().GetTrainingJob(Context().get(), request, &job).ok());
+      if (job.state() == v1::JOB_STATE_RUNNING) return;
+      ASSERT_EQ(job.state(), v1::JOB_STATE_QUEUED) << "job " << job_id << " ended before it was seen running";
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    FAIL() << "job " << job_id << " never started";
   }
 
   grpc::Status Cancel(const std::string& job_id, v1::TrainingJob* job) {

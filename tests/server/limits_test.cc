@@ -329,6 +329,9 @@ TEST_F(LimitsTest, TwoRunningJobsFillTwoSlotsWithoutAQueue) {
   StartServer(options);
   const std::string first = SubmitBlockingJob("first");
   const std::string second = SubmitBlockingJob("second");
+  // Both taken by a runner, so the refusal below counts them as running.
+  WaitUntilRunning(first);
+  WaitUntilRunning(second);
 
   v1::TrainResponse response;
   ExpectRefused(Train(FreshTrainRequest("third", 1, "tiny", 1, 10), &response), StatusCode::RESOURCE_EXHAUSTED,

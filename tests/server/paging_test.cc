@@ -103,7 +103,9 @@ class PagingTest : public ApiTest {
   // Keeps the single job slot busy and queues `count` cheap jobs (1 epoch on
   // two inline examples) behind it; returns the ids newest first, as listed.
   std::vector<std::string> QueueJobs(int count) {
-    SubmitBlockingJob();
+    // Running before the others are queued, so that a filter by state sees it
+    // as RUNNING and every other job as QUEUED.
+    WaitUntilRunning(SubmitBlockingJob());
     std::vector<std::string> ids;
     v1::TrainRequest request = FreshTrainRequest("queued", 1, "tiny", 1, 1);
     AddExamples(Mnist().train, 2, request.mutable_train_examples()->mutable_examples());
