@@ -65,6 +65,15 @@ absl::Status DecodeInitialization(const v1::TrainRequest& request, const ModelRe
   return absl::InvalidArgumentError("initialization: set feature_maps (a new network) or init_from");
 }
 
+// The split `split` (&MnistDirectory::train or ::test) of the dataset `name`
+// that the request's `field` names, loaded through `datasets`; it keeps the
+// whole dataset alive.
+absl::StatusOr<std::shared_ptr<const Dataset>> NamedDataset(DatasetRegistry& datasets, absl::string_view field,
+                                                           const std::string& name, Dataset MnistDirectory::*split) {
+  CONVNET_ASSIGN_OR_RETURN(std::shared_ptr<const MnistDirectory> dataset, datasets.Get(field, name));
+  return std::shared_ptr<const Dataset>(dataset, &(dataset.get()->*split));
+}
+
 // A training or evaluation set sent inline in `field` ("train_examples"):
 // its examples as pixels (a set is kept as uint8); `values_refused` is the
 // message for examples sent as values.
@@ -276,9 +285,8 @@ absl::StatusOr<JobSpec> DecodeTrainRequest(const v1::TrainRequest& request, cons
 
   switch (request.training_data_case()) {
     case v1::TrainRequest::kTrainDataset: {
-      CONVNET_ASSIGN_OR_RETURN(std::shared_ptr<const MnistDirectory> dataset,
-                               sources.datasets->Get("train_dataset", request.train_dataset()));
-      spec.train = std::shared_ptr<const Dataset>(dataset, &dataset->train);
+      CONVNET_ASSIGN_OR_RETURN(spec.train, NamedDataset(*sources.datasets, "train_dataset", request.train_dataset(),
+                                                        &MnistDirectory::train));
       spec.train_dataset = request.train_dataset();
       break;
     }
@@ -300,9 +308,8 @@ absl::StatusOr<JobSpec> DecodeTrainRequest(const v1::TrainRequest& request, cons
 
   switch (request.evaluation_data_case()) {
     case v1::TrainRequest::kEvalDataset: {
-      CONVNET_ASSIGN_OR_RETURN(std::shared_ptr<const MnistDirectory> dataset,
-                               sources.datasets->Get("eval_dataset", request.eval_dataset()));
-      spec.eval = std::shared_ptr<const Dataset>(dataset, &dataset->test);
+      CONVNET_ASSIGN_OR_RETURN(spec.eval, NamedDataset(*sources.datasets, "eval_dataset", request.eval_dataset(),
+                                                       &MnistDirectory::test));
       spec.eval_dataset = request.eval_dataset();
       break;
     }
