@@ -33,11 +33,6 @@
 namespace convnet::server {
 namespace {
 
-// The parameters' share of a served version: keeps the version alive.
-std::shared_ptr<const Parameters> ParametersOf(const ServedVersion& served) {
-  return std::shared_ptr<const Parameters>(served.model, &served.model->parameters);
-}
-
 std::string FormatBytes(size_t bytes) {
   return absl::StrFormat("%.1f MiB", static_cast<double>(bytes) / (1 << 20));
 }
@@ -514,105 +509,8 @@ absl::Status ConvNetService::DoPredict(const grpc::ServerContextBase& context, c
 
 absl::Status ConvNetService::DoTrain(const grpc::ServerContextBase&, const v1::TrainRequest& request,
                                      v1::TrainResponse* response) {
-  JobSpec spec;
-  spec.model_name = request.model_name();
-  CONVNET_RETURN_IF_ERROR(ValidateName("model_name", spec.model_name));
-  // Everything that does not need the training set first, so that a bad
-  // request does not load a dataset.
-  CONVNET_ASSIGN_OR_RETURN(spec.options, DecodeHyperparameters("hyperparameters", request.hyperparameters()));
-
-  switch (request.initialization_case()) {
-    case v1::TrainRequest::kFeatureMaps: {
-      const int k = request.feature_maps();
-      CONVNET_RETURN_IF_ERROR(ValidateFeatureMaps(k));
-      CONVNET_ASSIGN_OR_RETURN(Parameters initial, Parameters::Initialize(k, spec.options.seed));
-      spec.initial = std::make_shared<const Parameters>(std::move(initial));
-      spec.init_seed = spec.options.seed;
-      break;
-    }
-    case v1::TrainRequest::kInitFrom: {
-      const v1::ModelVersionRef& from = request.init_from();
-      const std::string& name = from.model_name().empty() ? spec.model_name : from.model_name();
-      CONVNET_RETURN_IF_ERROR(ValidateName("init_from.model_name", name));
-      CONVNET_RETURN_IF_ERROR(ValidateVersion("init_from.version", from.version()));
-      absl::StatusOr<ServedVersion> served = repository_->Get(name, from.version());
-      if (!served.ok()) {
-        return absl::Status(served.status().code(), absl::StrCat("init_from: ", served.status().message()));
-      }
-      spec.initial = ParametersOf(*served);
-      spec.init_from = absl::StrCat(served->model_name, "/", served->version);
-      if (const std::optional<size_t> i = FindNonFinite(spec.initial->flat())) {
-        return absl::FailedPreconditionError(absl::StrCat("init_from: version ", spec.init_from,
-                                                          " holds a non-finite parameter (", *i,
-                                                          "); train from another version"));
-      }
-      break;
-    }
-    case v1::TrainRequest::INITIALIZATION_NOT_SET:
-      return absl::InvalidArgumentError("initialization: set feature_maps (a new network) or init_from");
-  }
-
-  switch (request.training_data_case()) {
-    case v1::TrainRequest::kTrainDataset: {
-      CONVNET_ASSIGN_OR_RETURN(std::shared_ptr<const MnistDirectory> dataset,
-                               datasets_->Get("train_dataset", request.train_dataset()));
-      spec.train = std::shared_ptr<const Dataset>(dataset, &dataset->train);
-      spec.train_dataset = request.train_dataset();
-      break;
-    }
-    case v1::TrainRequest::kTrainExamples: {
-      CONVNET_ASSIGN_OR_RETURN(
-          DecodedExamples examples,
-          DecodeExamples("train_examples.examples", request.train_examples().examples(),
-                         limits_.max_inline_examples, "--max_inline_examples"));
-      if (examples.images.is_float()) {
-        return absl::InvalidArgumentError(
-            "train_examples.examples[0].image: training examples must be sent as pixels (a training "
-            "set is kept as uint8), got values");
-      }
-      CONVNET_ASSIGN_OR_RETURN(Dataset dataset,
-                               MakeDataset(std::move(examples.images).TakePixels(), std::move(examples.labels)));
-      spec.train = std::make_shared<const Dataset>(std::move(dataset));
-      spec.train_dataset = "inline";
-      break;
-    }
-    case v1::TrainRequest::TRAINING_DATA_NOT_SET:
-      return absl::InvalidArgumentError("training_data: set train_dataset or train_examples");
-  }
-  if (spec.train->size() == 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("train_dataset ", Quote(spec.train_dataset), " has no training examples"));
-  }
-
-  switch (request.evaluation_data_case()) {
-    case v1::TrainRequest::kEvalDataset: {
-      CONVNET_ASSIGN_OR_RETURN(std::shared_ptr<const MnistDirectory> dataset,
-                               datasets_->Get("eval_dataset", request.eval_dataset()));
-      spec.eval = std::shared_ptr<const Dataset>(dataset, &dataset->test);
-      spec.eval_dataset = request.eval_dataset();
-      break;
-    }
-    case v1::TrainRequest::kEvalExamples: {
-      CONVNET_ASSIGN_OR_RETURN(
-          DecodedExamples examples,
-          DecodeExamples("eval_examples.examples", request.eval_examples().examples(),
-                         limits_.max_inline_examples, "--max_inline_examples"));
-      if (examples.images.is_float()) {
-        return absl::InvalidArgumentError(
-            "eval_examples.examples[0].image: evaluation examples must be sent as pixels (an evaluation "
-            "set is kept as uint8), got values");
-      }
-      CONVNET_ASSIGN_OR_RETURN(Dataset dataset,
-                               MakeDataset(std::move(examples.images).TakePixels(), std::move(examples.labels)));
-      spec.eval = std::make_shared<const Dataset>(std::move(dataset));
-      spec.eval_dataset = "inline";
-      break;
-    }
-    case v1::TrainRequest::EVALUATION_DATA_NOT_SET:
-      break;
-  }
-
-  CONVNET_RETURN_IF_ERROR(CheckBatchSize("hyperparameters", spec.options, spec.train->size()));
+  CONVNET_ASSIGN_OR_RETURN(JobSpec spec,
+                           DecodeTrainRequest(request, {repository_, datasets_, limits_.max_inline_examples}));
   CONVNET_ASSIGN_OR_RETURN(JobInfo job, jobs_->Submit(std::move(spec)));
   response->set_job_id(job.id);
   ToProto(job, response->mutable_job());
@@ -666,33 +564,17 @@ absl::Status ConvNetService::DoCancel(const grpc::ServerContextBase& context,
 absl::Status ConvNetService::DoGetGradients(const grpc::ServerContextBase& context,
                                             const v1::GetGradientsRequest& request,
                                             v1::GetGradientsResponse* response) {
-  CONVNET_ASSIGN_OR_RETURN(DecodedExamples examples,
-                           DecodeExamples("examples", request.examples(), limits_.max_batch, "--max_batch"));
-  CONVNET_ASSIGN_OR_RETURN(Cost cost, DecodeCost("cost", request.cost()));
-
-  std::shared_ptr<const Parameters> parameters;
-  switch (request.parameters_source_case()) {
-    case v1::GetGradientsRequest::kModel: {
-      const v1::ModelVersionRef& ref = request.model();
-      CONVNET_RETURN_IF_ERROR(ValidateName("model.model_name", ref.model_name()));
-      CONVNET_RETURN_IF_ERROR(ValidateVersion("model.version", ref.version()));
-      CONVNET_ASSIGN_OR_RETURN(ServedVersion served, repository_->Get(ref.model_name(), ref.version()));
-      parameters = ParametersOf(served);
-      response->set_model_name(served.model_name);
-      response->set_version(served.version);
-      break;
-    }
-    case v1::GetGradientsRequest::kParameters: {
-      CONVNET_ASSIGN_OR_RETURN(Parameters inline_parameters, DecodeParameters("parameters", request.parameters()));
-      parameters = std::make_shared<const Parameters>(std::move(inline_parameters));
-      break;
-    }
-    case v1::GetGradientsRequest::PARAMETERS_SOURCE_NOT_SET:
-      return absl::InvalidArgumentError("parameters_source: set model (a stored version) or parameters (inline)");
+  CONVNET_ASSIGN_OR_RETURN(DecodedGradientsRequest decoded,
+                           DecodeGradientsRequest(request, *repository_, limits_.max_batch));
+  if (!decoded.model_name.empty()) {
+    response->set_model_name(decoded.model_name);
+    response->set_version(decoded.version);
   }
+  const DecodedExamples& examples = decoded.examples;
+  const Parameters& parameters = *decoded.parameters;
 
   const size_t n = examples.labels.size();
-  const int k = parameters->k();
+  const int k = parameters.k();
   GradientsSlot slot;
   if (request.include_deltas()) {
     // delta1 (4 bytes) and the mask (1 byte) per conv position, plus z3, a3, delta3.
@@ -721,12 +603,12 @@ absl::Status ConvNetService::DoGetGradients(const grpc::ServerContextBase& conte
   std::vector<Explanation> explanations;
   const StopToken stop = CallDeadlineOrCancellation(context);
   if (request.include_deltas()) {
-    auto explained = ExplainGradient(*parameters, examples.images.batch(), examples.labels, cost, pool_, stop);
+    auto explained = ExplainGradient(parameters, examples.images.batch(), examples.labels, decoded.cost, pool_, stop);
     if (!explained.ok()) return DeadlineIfCancelledAtIt(explained.status(), context);
     gradient = std::move(explained->first);
     explanations = std::move(explained->second);
   } else {
-    auto computed = ComputeGradient(*parameters, examples.images.batch(), examples.labels, cost, pool_, stop);
+    auto computed = ComputeGradient(parameters, examples.images.batch(), examples.labels, decoded.cost, pool_, stop);
     if (!computed.ok()) return DeadlineIfCancelledAtIt(computed.status(), context);
     gradient = *std::move(computed);
   }

@@ -6,8 +6,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/dataset.h"
 #include "core/shape.h"
 #include "core/status_macros.h"
+#include "server/names.h"
 #include "server/proto_conversion.h"
 
 namespace convnet::server {
@@ -20,6 +22,72 @@ absl::Status CheckCount(absl::string_view field, absl::string_view noun, size_t 
   if (count <= max_count) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrCat(field, ": ", count, " ", noun, "s exceed the server's limit of ",
                                                    max_count, " per request (", limit_flag, ")"));
+}
+
+// The parameters' share of a served version: keeps the version alive.
+std::shared_ptr<const Parameters> ParametersOf(const ServedVersion& served) {
+  return std::shared_ptr<const Parameters>(served.model, &served.model->parameters);
+}
+
+// spec.initial (and init_seed or init_from) from the request's initialization.
+absl::Status DecodeInitialization(const v1::TrainRequest& request, const ModelRepository& repository,
+                                  JobSpec& spec) {
+  switch (request.initialization_case()) {
+    case v1::TrainRequest::kFeatureMaps: {
+      const int k = request.feature_maps();
+      CONVNET_RETURN_IF_ERROR(ValidateFeatureMaps(k));
+      CONVNET_ASSIGN_OR_RETURN(Parameters initial, Parameters::Initialize(k, spec.options.seed));
+      spec.initial = std::make_shared<const Parameters>(std::move(initial));
+      spec.init_seed = spec.options.seed;
+      return absl::OkStatus();
+    }
+    case v1::TrainRequest::kInitFrom: {
+      const v1::ModelVersionRef& from = request.init_from();
+      const std::string& name = from.model_name().empty() ? spec.model_name : from.model_name();
+      CONVNET_RETURN_IF_ERROR(ValidateName("init_from.model_name", name));
+      CONVNET_RETURN_IF_ERROR(ValidateVersion("init_from.version", from.version()));
+      absl::StatusOr<ServedVersion> served = repository.Get(name, from.version());
+      if (!served.ok()) {
+        return absl::Status(served.status().code(), absl::StrCat("init_from: ", served.status().message()));
+      }
+      spec.initial = ParametersOf(*served);
+      spec.init_from = absl::StrCat(served->model_name, "/", served->version);
+      if (const std::optional<size_t> i = FindNonFinite(spec.initial->flat())) {
+        return absl::FailedPreconditionError(absl::StrCat("init_from: version ", spec.init_from,
+                                                          " holds a non-finite parameter (", *i,
+                                                          "); train from another version"));
+      }
+      return absl::OkStatus();
+    }
+    case v1::TrainRequest::INITIALIZATION_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError("initialization: set feature_maps (a new network) or init_from");
+}
+
+// The split `split` (&MnistDirectory::train or ::test) of the dataset `name`
+// that the request's `field` names, loaded through `datasets`; it keeps the
+// whole dataset alive.
+absl::StatusOr<std::shared_ptr<const Dataset>> NamedDataset(DatasetRegistry& datasets, absl::string_view field,
+                                                           const std::string& name, Dataset MnistDirectory::*split) {
+  CONVNET_ASSIGN_OR_RETURN(std::shared_ptr<const MnistDirectory> dataset, datasets.Get(field, name));
+  return std::shared_ptr<const Dataset>(dataset, &(dataset.get()->*split));
+}
+
+// A training or evaluation set sent inline in `field` ("train_examples"):
+// its examples as pixels (a set is kept as uint8); `values_refused` is the
+// message for examples sent as values.
+absl::StatusOr<std::shared_ptr<const Dataset>> DecodeInlineDataset(absl::string_view field,
+                                                                   const v1::Examples& inline_examples,
+                                                                   size_t max_inline_examples,
+                                                                   absl::string_view values_refused) {
+  CONVNET_ASSIGN_OR_RETURN(DecodedExamples examples,
+                           DecodeExamples(absl::StrCat(field, ".examples"), inline_examples.examples(),
+                                          max_inline_examples, "--max_inline_examples"));
+  if (examples.images.is_float()) return absl::InvalidArgumentError(values_refused);
+  CONVNET_ASSIGN_OR_RETURN(Dataset dataset,
+                           MakeDataset(std::move(examples.images).TakePixels(), std::move(examples.labels)));
+  return std::make_shared<const Dataset>(std::move(dataset));
 }
 
 }  // namespace
@@ -204,6 +272,89 @@ absl::Status ValidateVersion(absl::string_view field, int64_t version) {
     return absl::InvalidArgumentError(absl::StrCat(field, " must be >= 0 (0 = latest), got ", version));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<JobSpec> DecodeTrainRequest(const v1::TrainRequest& request, const TrainSources& sources) {
+  JobSpec spec;
+  spec.model_name = request.model_name();
+  CONVNET_RETURN_IF_ERROR(ValidateName("model_name", spec.model_name));
+  // Everything that does not need the training set first, so that a bad
+  // request does not load a dataset.
+  CONVNET_ASSIGN_OR_RETURN(spec.options, DecodeHyperparameters("hyperparameters", request.hyperparameters()));
+  CONVNET_RETURN_IF_ERROR(DecodeInitialization(request, *sources.repository, spec));
+
+  switch (request.training_data_case()) {
+    case v1::TrainRequest::kTrainDataset: {
+      CONVNET_ASSIGN_OR_RETURN(spec.train, NamedDataset(*sources.datasets, "train_dataset", request.train_dataset(),
+                                                        &MnistDirectory::train));
+      spec.train_dataset = request.train_dataset();
+      break;
+    }
+    case v1::TrainRequest::kTrainExamples: {
+      CONVNET_ASSIGN_OR_RETURN(
+          spec.train, DecodeInlineDataset("train_examples", request.train_examples(), sources.max_inline_examples,
+                                          "train_examples.examples[0].image: training examples must be sent as "
+                                          "pixels (a training set is kept as uint8), got values"));
+      spec.train_dataset = "inline";
+      break;
+    }
+    case v1::TrainRequest::TRAINING_DATA_NOT_SET:
+      return absl::InvalidArgumentError("training_data: set train_dataset or train_examples");
+  }
+  if (spec.train->size() == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("train_dataset ", Quote(spec.train_dataset), " has no training examples"));
+  }
+
+  switch (request.evaluation_data_case()) {
+    case v1::TrainRequest::kEvalDataset: {
+      CONVNET_ASSIGN_OR_RETURN(spec.eval, NamedDataset(*sources.datasets, "eval_dataset", request.eval_dataset(),
+                                                       &MnistDirectory::test));
+      spec.eval_dataset = request.eval_dataset();
+      break;
+    }
+    case v1::TrainRequest::kEvalExamples: {
+      CONVNET_ASSIGN_OR_RETURN(
+          spec.eval, DecodeInlineDataset("eval_examples", request.eval_examples(), sources.max_inline_examples,
+                                         "eval_examples.examples[0].image: evaluation examples must be sent as "
+                                         "pixels (an evaluation set is kept as uint8), got values"));
+      spec.eval_dataset = "inline";
+      break;
+    }
+    case v1::TrainRequest::EVALUATION_DATA_NOT_SET:
+      break;
+  }
+
+  CONVNET_RETURN_IF_ERROR(CheckBatchSize("hyperparameters", spec.options, spec.train->size()));
+  return spec;
+}
+
+absl::StatusOr<DecodedGradientsRequest> DecodeGradientsRequest(const v1::GetGradientsRequest& request,
+                                                               const ModelRepository& repository,
+                                                               size_t max_batch) {
+  DecodedGradientsRequest decoded;
+  CONVNET_ASSIGN_OR_RETURN(decoded.examples, DecodeExamples("examples", request.examples(), max_batch, "--max_batch"));
+  CONVNET_ASSIGN_OR_RETURN(decoded.cost, DecodeCost("cost", request.cost()));
+  switch (request.parameters_source_case()) {
+    case v1::GetGradientsRequest::kModel: {
+      const v1::ModelVersionRef& ref = request.model();
+      CONVNET_RETURN_IF_ERROR(ValidateName("model.model_name", ref.model_name()));
+      CONVNET_RETURN_IF_ERROR(ValidateVersion("model.version", ref.version()));
+      CONVNET_ASSIGN_OR_RETURN(ServedVersion served, repository.Get(ref.model_name(), ref.version()));
+      decoded.parameters = ParametersOf(served);
+      decoded.model_name = served.model_name;
+      decoded.version = served.version;
+      return decoded;
+    }
+    case v1::GetGradientsRequest::kParameters: {
+      CONVNET_ASSIGN_OR_RETURN(Parameters parameters, DecodeParameters("parameters", request.parameters()));
+      decoded.parameters = std::make_shared<const Parameters>(std::move(parameters));
+      return decoded;
+    }
+    case v1::GetGradientsRequest::PARAMETERS_SOURCE_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError("parameters_source: set model (a stored version) or parameters (inline)");
 }
 
 }  // namespace convnet::server

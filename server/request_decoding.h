@@ -1,10 +1,15 @@
-// Decoding and validating request fields into core types. Every error is
-// INVALID_ARGUMENT with a message that names the field by its path in the
-// request (e.g. "examples[3].image.pixels") and the offending value.
+// Decoding and validating requests into core types, so that each handler
+// only dispatches. A field's error is INVALID_ARGUMENT (RESOURCE_EXHAUSTED for
+// a count over a server limit) with a message that names the field by its
+// path in the request (e.g. "examples[3].image.pixels") and the offending
+// value. The whole-request decoders (DecodeTrainRequest,
+// DecodeGradientsRequest) also resolve the stored versions and datasets a
+// request names, and pass on the errors of those lookups.
 #ifndef CONVNET_SERVER_REQUEST_DECODING_H_
 #define CONVNET_SERVER_REQUEST_DECODING_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +21,9 @@
 #include "core/image_batch.h"
 #include "core/parameters.h"
 #include "core/train_options.h"
+#include "server/dataset_registry.h"
+#include "server/job_manager.h"
+#include "server/model_repository.h"
 
 namespace convnet::server {
 
@@ -90,6 +98,52 @@ absl::Status CheckBatchSize(absl::string_view field, const TrainOptions& options
 
 // A version field: >= 0 (0 = latest).
 absl::Status ValidateVersion(absl::string_view field, int64_t version);
+
+// What a TrainRequest's names are resolved against, and the server's limit
+// on inline examples. The pointers are borrowed for the call; neither is null.
+struct TrainSources {
+  const ModelRepository* repository;  // resolves init_from
+  DatasetRegistry* datasets;          // resolves train_dataset and eval_dataset (loading on first use)
+  size_t max_inline_examples;         // per inline training or evaluation set (--max_inline_examples)
+};
+
+// The job a TrainRequest asks for, ready for JobManager::Submit. The request
+// is checked in this order, and everything that does not need the training
+// set comes before any dataset is loaded: model_name, hyperparameters, the
+// initialization (feature_maps: a network initialized with the seed;
+// init_from: a stored version, its model_name defaulting to the request's),
+// the training data, the evaluation data (optional), then the batch size
+// against the training set's size. Errors:
+// - INVALID_ARGUMENT naming the field, for a bad field, an unset
+//   initialization or training_data, or inline examples sent as values;
+// - RESOURCE_EXHAUSTED for more than `max_inline_examples` inline examples;
+// - the repository's error for init_from, its message prefixed "init_from: ";
+//   FAILED_PRECONDITION when that version holds a non-finite parameter;
+// - the dataset registry's errors for a named dataset; FAILED_PRECONDITION
+//   when the training set is empty.
+// The spec owns its data (or shares it with the repository and the registry):
+// it may outlive the request.
+absl::StatusOr<JobSpec> DecodeTrainRequest(const v1::TrainRequest& request, const TrainSources& sources);
+
+// A GetGradientsRequest's inputs.
+struct DecodedGradientsRequest {
+  DecodedExamples examples;                      // may point into the request
+  Cost cost = Cost::kCrossEntropy;
+  std::shared_ptr<const Parameters> parameters;  // never null
+  // The stored version the parameters are (parameters_source model);
+  // "" and 0 for inline parameters.
+  std::string model_name;
+  int64_t version = 0;
+};
+
+// examples (1..`max_batch`, as DecodeExamples, limit flag --max_batch), cost,
+// then parameters_source: model (a stored version, looked up in `repository`,
+// whose error is passed on) or parameters (inline, as DecodeParameters);
+// INVALID_ARGUMENT when neither is set. The result may point into the
+// request: it must not outlive it.
+absl::StatusOr<DecodedGradientsRequest> DecodeGradientsRequest(const v1::GetGradientsRequest& request,
+                                                               const ModelRepository& repository,
+                                                               size_t max_batch);
 
 }  // namespace convnet::server
 
