@@ -2,8 +2,6 @@
 // examples, at a stored model version or at parameters read from a file.
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
@@ -15,6 +13,7 @@
 #include "client/images.h"
 #include "client/json.h"
 #include "client/parameter_layout.h"
+#include "core/file_util.h"
 #include "google/protobuf/util/json_util.h"
 
 ABSL_FLAG(std::string, parameters_file, "",
@@ -30,14 +29,12 @@ namespace {
 // Reads inline parameters from a GetModel export (its first version) or a
 // bare Parameters message, both as proto3 JSON.
 absl::StatusOr<convnet::v1::Parameters> ReadParametersFile(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot open the file"));
-  std::stringstream contents;
-  contents << file.rdbuf();
+  absl::StatusOr<std::string> contents = ReadFile(path);
+  if (!contents.ok()) return contents.status();
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   convnet::v1::GetModelResponse export_response;
-  if (google::protobuf::util::JsonStringToMessage(contents.str(), &export_response, options).ok() &&
+  if (google::protobuf::util::JsonStringToMessage(*contents, &export_response, options).ok() &&
       export_response.has_model()) {
     for (const auto& version : export_response.model().versions()) {
       if (version.has_parameters()) return version.parameters();
@@ -48,7 +45,7 @@ absl::StatusOr<convnet::v1::Parameters> ReadParametersFile(const std::string& pa
   }
   convnet::v1::Parameters parameters;
   if (auto status =
-          google::protobuf::util::JsonStringToMessage(contents.str(), &parameters, options);
+          google::protobuf::util::JsonStringToMessage(*contents, &parameters, options);
       !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": neither a GetModel export nor {\"feature_maps\", \"values\"} JSON: ",

@@ -1,11 +1,8 @@
 #include "client/connection.h"
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
 #include <limits>
 #include <utility>
 
@@ -20,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "client/exit_codes.h"
 #include "client/flags.h"
+#include "core/file_util.h"
 
 // The security flags belong to the connection, which every command has.
 ABSL_FLAG(std::string, tls_ca, "",
@@ -41,27 +39,9 @@ constexpr size_t kMaxFileBytes = 4 << 20;
 // The server accepts tokens of at most 1024 bytes.
 constexpr size_t kMaxTokenBytes = 1024;
 
-absl::StatusOr<std::string> ReadFile(absl::string_view flag, const std::string& path, size_t max_bytes) {
-  errno = 0;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path, ": ", std::strerror(errno)));
-  std::string contents(max_bytes + 1, '\0');
-  errno = 0;
-  in.read(contents.data(), static_cast<std::streamsize>(contents.size()));
-  if (in.bad()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, ": cannot read ", path, ": ", errno != 0 ? std::strerror(errno) : "read error"));
-  }
-  contents.resize(static_cast<size_t>(in.gcount()));
-  if (contents.size() > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is larger than ", max_bytes, " bytes"));
-  }
-  return contents;
-}
-
 // A PEM file that must hold a block whose label ends with `label`.
 absl::StatusOr<std::string> ReadPem(absl::string_view flag, const std::string& path, absl::string_view label) {
-  absl::StatusOr<std::string> pem = ReadFile(flag, path, kMaxFileBytes);
+  absl::StatusOr<std::string> pem = ReadFlagFile(flag, path, kMaxFileBytes);
   if (!pem.ok()) return pem.status();
   if (!absl::StrContains(*pem, absl::StrCat(label, "-----"))) {
     return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " holds no PEM \"", label, "\" block"));
@@ -72,7 +52,7 @@ absl::StatusOr<std::string> ReadPem(absl::string_view flag, const std::string& p
 // The token file: the whole file minus one trailing newline; printable ASCII
 // without spaces (what a metadata value can carry).
 absl::StatusOr<std::string> ReadToken(const std::string& path) {
-  absl::StatusOr<std::string> token = ReadFile("--auth_token_file", path, kMaxTokenBytes + 2);
+  absl::StatusOr<std::string> token = ReadFlagFile("--auth_token_file", path, kMaxTokenBytes + 2);
   if (!token.ok()) return token.status();
   if (absl::EndsWith(*token, "\r\n")) {
     token->resize(token->size() - 2);

@@ -1,6 +1,7 @@
-// JSON output of convnet_client (--json): a small streaming writer for the
-// client's own summaries, and the canonical proto3 JSON mapping for messages
-// printed whole.
+// JSON output of convnet_client (--json): every response message is printed
+// whole with protobuf's json_util (ProtoToJson); JsonWriter writes only the
+// client's own summaries, which are no proto message (predict's per-image
+// results with their sources and labels, health, bench).
 #ifndef CONVNET_CLIENT_JSON_H_
 #define CONVNET_CLIENT_JSON_H_
 

@@ -1,12 +1,11 @@
 #include "client/pgm.h"
 
 #include <cctype>
-#include <fstream>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/file_util.h"
 #include "core/shape.h"
 
 namespace convnet::client {
@@ -132,11 +131,9 @@ absl::StatusOr<std::vector<uint8_t>> ParsePgm(absl::string_view bytes) {
 }
 
 absl::StatusOr<std::vector<uint8_t>> ReadPgmFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot open the file"));
-  std::stringstream contents;
-  contents << file.rdbuf();
-  absl::StatusOr<std::vector<uint8_t>> pixels = ParsePgm(contents.str());
+  absl::StatusOr<std::string> contents = ReadFile(path);
+  if (!contents.ok()) return contents.status();
+  absl::StatusOr<std::vector<uint8_t>> pixels = ParsePgm(*contents);
   if (!pixels.ok()) {
     return absl::Status(pixels.status().code(),
                         absl::StrCat(path, ": ", pixels.status().message()));

@@ -20,8 +20,8 @@ namespace convnet::client {
 // bad maxval, a sample above maxval, a truncated body).
 absl::StatusOr<std::vector<uint8_t>> ParsePgm(absl::string_view bytes);
 
-// Reads `path` and parses it; errors are prefixed with the path (NOT_FOUND
-// when it cannot be opened).
+// Reads `path` and parses it: ReadFile's errors naming the path (NOT_FOUND
+// when it is missing), ParsePgm's prefixed with the path.
 absl::StatusOr<std::vector<uint8_t>> ReadPgmFile(const std::string& path);
 
 }  // namespace convnet::client

@@ -3,14 +3,12 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <memory>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/file_util.h"
 #include "core/shape.h"
 #include "core/status_macros.h"
 
@@ -56,33 +54,6 @@ absl::Status CheckBodyLength(absl::string_view kind, uint32_t count, uint64_t re
 
 absl::Status WithPath(const std::string& path, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat(path, ": ", status.message()));
-}
-
-// Maps a failed open/read to a status naming the path: NOT_FOUND for a
-// missing file, the errno's natural code otherwise.
-absl::Status FileError(const std::string& path, absl::string_view action, int error_number) {
-  return absl::ErrnoToStatus(error_number, absl::StrCat(path, ": cannot ", action));
-}
-
-struct FileCloser {
-  void operator()(std::FILE* file) const { std::fclose(file); }
-};
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
-  if (file == nullptr) return FileError(path, "open", errno);
-  std::string contents;
-  char buffer[kReadChunk];
-  while (true) {
-    const size_t n = std::fread(buffer, 1, sizeof buffer, file.get());
-    contents.append(buffer, n);
-    if (n < sizeof buffer) {
-      // fread reports a directory (EISDIR) or an I/O error only through ferror.
-      if (std::ferror(file.get())) return FileError(path, "read", errno);
-      break;
-    }
-  }
-  return contents;
 }
 
 bool HasGzipMagic(absl::string_view bytes) {
@@ -200,7 +171,7 @@ absl::StatusOr<std::vector<uint8_t>> ParseIdxLabels(absl::string_view bytes) {
 }
 
 absl::StatusOr<std::string> ReadMaybeGzipFile(const std::string& path) {
-  absl::StatusOr<std::string> bytes = ReadWholeFile(path);
+  absl::StatusOr<std::string> bytes = ReadFile(path);
   if (!bytes.ok() || !HasGzipMagic(*bytes)) return bytes;
   return Gunzip(path, *bytes);
 }

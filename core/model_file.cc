@@ -1,4 +1,5 @@
-// The model file format (see model_file.h for the envelope).
+// The model file format (see model_file.h; the envelope, the first 20 bytes
+// and the last 4, is core/record_envelope.h's).
 //
 // Every integer is little-endian; floats and doubles are their IEEE-754 bit
 // patterns stored as u32 / u64. Signed integers are two's complement.
@@ -37,11 +38,6 @@
 // last field are DATA_LOSS, like any other inconsistency.
 #include "core/model_file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cmath>
 #include <algorithm>
 #include <cstring>
@@ -50,12 +46,11 @@
 #include <type_traits>
 #include <utility>
 
-#include "absl/random/random.h"
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "core/crc32.h"
+#include "core/file_util.h"
+#include "core/record_envelope.h"
 #include "core/status_macros.h"
 
 namespace convnet {
@@ -66,9 +61,7 @@ static_assert(std::numeric_limits<double>::is_iec559 && sizeof(double) == 8);
 // TrainOptions and EpochMetrics hold their counts as int; stored as i32.
 static_assert(std::is_same_v<int, int32_t>);
 
-constexpr absl::string_view kMagic("CNVNMODL", 8);
-constexpr size_t kHeaderBytes = 8 + 4 + 8;  // magic, version, payload length
-constexpr size_t kChecksumBytes = 4;
+constexpr RecordFormat kModelFormat{"model", "CNVNMODL", kModelFormatVersion};
 constexpr size_t kEpochRecordBytes = 4 + 8 + 8 + 8 + 8 + 8;
 
 // ---------------------------------------------------------------- encoding
@@ -76,12 +69,8 @@ constexpr size_t kEpochRecordBytes = 4 + 8 + 8 + 8 + 8 + 8;
 class Writer {
  public:
   void U8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
-  void U32(uint32_t v) {
-    for (int i = 0; i < 4; ++i) out_.push_back(static_cast<char>(v >> (8 * i)));
-  }
-  void U64(uint64_t v) {
-    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>(v >> (8 * i)));
-  }
+  void U32(uint32_t v) { AppendLittleEndian(v, 4, &out_); }
+  void U64(uint64_t v) { AppendLittleEndian(v, 8, &out_); }
   void I32(int32_t v) { U32(static_cast<uint32_t>(v)); }
   void I64(int64_t v) { U64(static_cast<uint64_t>(v)); }
   void F32(float v) {
@@ -101,8 +90,6 @@ class Writer {
     U32(static_cast<uint32_t>(s.size()));
     out_.append(s.data(), s.size());
   }
-  void Bytes(absl::string_view s) { out_.append(s.data(), s.size()); }
-
   std::string& str() { return out_; }
 
  private:
@@ -216,10 +203,7 @@ class Reader {
                                             remaining(), " left"));
   }
   uint64_t Little(int n) {
-    uint64_t v = 0;
-    for (int i = 0; i < n; ++i) {
-      v |= uint64_t{static_cast<unsigned char>(bytes_[offset_ + i])} << (8 * i);
-    }
+    const uint64_t v = LoadLittleEndian(bytes_, offset_, n);
     offset_ += n;
     return v;
   }
@@ -227,14 +211,6 @@ class Reader {
   absl::string_view bytes_;
   size_t offset_ = 0;
 };
-
-uint64_t LittleAt(absl::string_view bytes, size_t offset, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) {
-    v |= uint64_t{static_cast<unsigned char>(bytes[offset + i])} << (8 * i);
-  }
-  return v;
-}
 
 absl::StatusOr<Parameters> DecodeParameters(Reader& r) {
   uint32_t k = 0;
@@ -322,89 +298,6 @@ absl::Status DecodeMetadata(Reader& r, ModelMetadata* m) {
   return absl::OkStatus();
 }
 
-// ---------------------------------------------------------------- files
-
-// PERMISSION_DENIED for the errno values that mean "not allowed", INTERNAL for
-// every other I/O failure; the message ends with the system's explanation.
-absl::Status IoError(int error_number, absl::string_view message) {
-  const std::string text = absl::StrCat(message, ": ", std::strerror(error_number));
-  if (error_number == EACCES || error_number == EPERM || error_number == EROFS) {
-    return absl::PermissionDeniedError(text);
-  }
-  return absl::InternalError(text);
-}
-
-std::string DirectoryOf(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-absl::Status WriteAll(int fd, absl::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return IoError(errno, "write");
-    }
-    bytes.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status FsyncDirectory(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return IoError(errno, absl::StrCat("cannot open directory ", dir, " to fsync it"));
-  const int rc = ::fsync(fd);
-  const int fsync_errno = errno;
-  ::close(fd);
-  if (rc != 0) return IoError(fsync_errno, absl::StrCat("cannot fsync directory ", dir));
-  return absl::OkStatus();
-}
-
-// Writes `bytes` to the new file `temp` (which must not exist), fsyncs and
-// closes it. The caller removes `temp` when this fails.
-absl::Status WriteNewFile(const std::string& temp, absl::string_view bytes) {
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError(errno, absl::StrCat("cannot create temporary file ", temp));
-  absl::Status status = WriteAll(fd, bytes);
-  if (!status.ok()) {
-    ::close(fd);
-    return absl::Status(status.code(), absl::StrCat(temp, ": ", status.message()));
-  }
-  if (::fsync(fd) != 0) {
-    const int fsync_errno = errno;
-    ::close(fd);
-    return IoError(fsync_errno, absl::StrCat("cannot fsync ", temp));
-  }
-  if (::close(fd) != 0) return IoError(errno, absl::StrCat("cannot close ", temp));
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such model file"));
-    return IoError(errno, absl::StrCat(path, ": cannot open"));
-  }
-  std::string contents;
-  char buffer[1 << 16];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int read_errno = errno;
-      ::close(fd);
-      return IoError(read_errno, absl::StrCat(path, ": cannot read"));
-    }
-    if (n == 0) break;
-    contents.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return contents;
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> EncodeModel(const Model& model) {
@@ -413,62 +306,12 @@ absl::StatusOr<std::string> EncodeModel(const Model& model) {
     return absl::InvalidArgumentError(absl::StrCat("refusing to encode a model whose parameter ", *i,
                                                    " is not finite (", flat[*i], ")"));
   }
-  const std::string payload = EncodePayload(model);
-  Writer w;
-  w.Bytes(kMagic);
-  w.U32(kModelFormatVersion);
-  w.U64(payload.size());
-  w.Bytes(payload);
-  const uint32_t crc = Crc32(w.str());
-  w.U32(crc);
-  return std::move(w.str());
+  return EncodeRecord(kModelFormat, EncodePayload(model));
 }
 
 absl::StatusOr<Model> DecodeModel(absl::string_view bytes) {
-  if (bytes.size() < kHeaderBytes + kChecksumBytes) {
-    return absl::DataLossError(absl::StrCat("model file truncated: expected at least ",
-                                            kHeaderBytes + kChecksumBytes, " bytes, got ",
-                                            bytes.size()));
-  }
-  if (bytes.substr(0, kMagic.size()) != kMagic) {
-    return absl::DataLossError(absl::StrCat("not a model file: wrong magic \"",
-                                            absl::CHexEscape(bytes.substr(0, kMagic.size())),
-                                            "\", expected \"", kMagic, "\""));
-  }
-  const uint32_t version = static_cast<uint32_t>(LittleAt(bytes, 8, 4));
-  if (version != kModelFormatVersion) {
-    return absl::DataLossError(absl::StrCat("unsupported model format version ", version,
-                                            " (this build reads version ",
-                                            kModelFormatVersion, ")"));
-  }
-  const uint64_t payload_length = LittleAt(bytes, 12, 8);
-  const size_t available = bytes.size() - kHeaderBytes - kChecksumBytes;
-  if (payload_length > available) {
-    // Spelled out when the sum would overflow (a corrupt length near 2^64).
-    constexpr uint64_t kOverhead = kHeaderBytes + kChecksumBytes;
-    const std::string expected =
-        payload_length <= std::numeric_limits<uint64_t>::max() - kOverhead
-            ? absl::StrCat(payload_length + kOverhead)
-            : absl::StrCat(payload_length, " + ", kOverhead);
-    return absl::DataLossError(absl::StrCat("model file truncated: its header's payload length ",
-                                            payload_length, " means ", expected,
-                                            " bytes expected, got ", bytes.size()));
-  }
-  if (payload_length < available) {
-    return absl::DataLossError(absl::StrCat(
-        "model file has ", available - payload_length, " trailing bytes: expected ",
-        payload_length + kHeaderBytes + kChecksumBytes, " bytes, got ", bytes.size()));
-  }
-  const size_t checked_length = kHeaderBytes + payload_length;
-  const uint32_t stored_crc = static_cast<uint32_t>(LittleAt(bytes, checked_length, 4));
-  const uint32_t actual_crc = Crc32(bytes.substr(0, checked_length));
-  if (stored_crc != actual_crc) {
-    return absl::DataLossError(absl::StrFormat(
-        "model file checksum mismatch: stored CRC-32 0x%08x, computed 0x%08x", stored_crc,
-        actual_crc));
-  }
-
-  Reader reader(bytes.substr(kHeaderBytes, payload_length));
+  CONVNET_ASSIGN_OR_RETURN(const absl::string_view payload, DecodeRecord(kModelFormat, bytes));
+  Reader reader(payload);
   CONVNET_ASSIGN_OR_RETURN(Parameters parameters, DecodeParameters(reader));
   ModelMetadata metadata;
   CONVNET_RETURN_IF_ERROR(DecodeMetadata(reader, &metadata));
@@ -486,31 +329,14 @@ absl::Status WriteModelFile(const std::string& path, const Model& model) {
     return absl::Status(encoded.status().code(),
                         absl::StrCat("cannot write model file ", path, ": ", encoded.status().message()));
   }
-  const std::string& bytes = *encoded;
-  absl::BitGen random;
-  const std::string temp =
-      absl::StrCat(path, ".tmp-", absl::StrFormat("%016x", absl::Uniform<uint64_t>(random)));
-
-  absl::Status status = WriteNewFile(temp, bytes);
-  if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
-    status = IoError(errno, absl::StrCat("cannot rename ", temp, " to ", path));
-  }
-  if (!status.ok()) {
-    ::unlink(temp.c_str());  // may not exist when the create itself failed
-    return absl::Status(status.code(),
-                        absl::StrCat("cannot write model file ", path, ": ", status.message()));
-  }
-  // The file is in place; this makes the rename itself durable.
-  status = FsyncDirectory(DirectoryOf(path));
-  if (!status.ok()) {
-    return absl::Status(status.code(),
-                        absl::StrCat("wrote model file ", path, " but ", status.message()));
+  if (absl::Status written = WriteFileAtomically(path, *encoded); !written.ok()) {
+    return absl::Status(written.code(), absl::StrCat("cannot write model file ", path, ": ", written.message()));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<Model> ReadModelFile(const std::string& path) {
-  CONVNET_ASSIGN_OR_RETURN(const std::string bytes, ReadWholeFile(path));
+  CONVNET_ASSIGN_OR_RETURN(const std::string bytes, ReadFile(path));
   absl::StatusOr<Model> model = DecodeModel(bytes);
   if (!model.ok()) {
     return absl::Status(model.status().code(),

@@ -1,7 +1,8 @@
 // The model file: a versioned binary format holding K, the parameters and the
 // training metadata, protected by a CRC-32 checksum, written atomically.
 //
-// Layout (all integers little-endian):
+// Layout (all integers little-endian), the record envelope of
+// core/record_envelope.h:
 //   magic "CNVNMODL" (8 bytes) | format version u32 | payload length u64 |
 //   payload | crc32 u32 of everything before it
 // The payload is documented in model_file.cc.
@@ -43,21 +44,22 @@ struct Model {
 // index when a parameter is not finite: such a model is never stored.
 absl::StatusOr<std::string> EncodeModel(const Model& model);
 
-// Parses bytes. DATA_LOSS with a clear message for: truncation (naming the
-// expected and actual lengths), a wrong magic, an unsupported format version
-// (naming it), inconsistent sizes (a K out of range, a parameter count that
-// does not match K, string or list lengths past the end) and a checksum
-// mismatch (naming both checksums).
+// Parses bytes. DATA_LOSS with a clear message for: DecodeRecord's envelope
+// errors (truncation naming the expected and actual lengths, a wrong magic,
+// an unsupported format version naming it, a checksum mismatch naming both
+// checksums) and inconsistent sizes in the payload (a K out of range, a
+// parameter count that does not match K, string or list lengths past the end).
 absl::StatusOr<Model> DecodeModel(absl::string_view bytes);
 
-// Writes atomically: `path + ".tmp-<random>"`, fsync, rename over `path`,
-// fsync of the directory. EncodeModel's INVALID_ARGUMENT (nothing is written)
-// or INTERNAL/PERMISSION_DENIED naming the path on failure; the temporary file
+// Writes EncodeModel's bytes with WriteFileAtomically (core/file_util.h):
+// "<dir>/.tmp-<file name>-<random>", fsync, rename over `path`, fsync of the
+// directory. EncodeModel's INVALID_ARGUMENT (nothing is written) or
+// INTERNAL/PERMISSION_DENIED naming the path on failure; the temporary file
 // is removed on every failure.
 absl::Status WriteModelFile(const std::string& path, const Model& model);
 
-// Reads and decodes. NOT_FOUND when missing; DecodeModel's errors otherwise,
-// prefixed with the path.
+// Reads and decodes. ReadFile's errors naming the path (NOT_FOUND when
+// missing); DecodeModel's errors prefixed with the path.
 absl::StatusOr<Model> ReadModelFile(const std::string& path);
 
 }  // namespace convnet

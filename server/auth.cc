@@ -4,7 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "server/flag_file.h"
+#include "core/file_util.h"
 
 namespace convnet::server {
 namespace {

@@ -745,7 +745,8 @@ absl::Status ConvNetService::DoGetServerStats(const grpc::ServerContextBase&, co
       errors += method.by_code[code];
       v1::StatusCodeCount* by_code = out->add_errors_by_code();
       by_code->set_code(code);
-      by_code->set_code_name(GrpcStatusCodeName(code));
+      // gRPC's codes are absl's canonical codes, names included.
+      by_code->set_code_name(absl::StatusCodeToString(static_cast<absl::StatusCode>(code)));
       by_code->set_count(static_cast<int64_t>(method.by_code[code]));
     }
     out->set_errors(static_cast<int64_t>(errors));

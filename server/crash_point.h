@@ -27,6 +27,10 @@ namespace convnet::server {
 
 inline constexpr const char* kCrashPointVariable = "CONVNET_TEST_CRASH_POINT";
 
+// The point every durable server file write (job record, version
+// reservation) passes: WriteFileAtomically's `before_rename`.
+inline constexpr absl::string_view kCrashAfterTempWrite = "durable_file.after_temp_write";
+
 // Raises SIGKILL (and never returns) when the process reaches the point
 // $CONVNET_TEST_CRASH_POINT names, for the count it names; otherwise returns.
 void CrashPoint(absl::string_view name);

@@ -17,7 +17,7 @@
 #include "openssl/evp.h"
 #include "openssl/pem.h"
 #include "openssl/x509.h"
-#include "server/flag_file.h"
+#include "core/file_util.h"
 
 namespace convnet::server {
 
@@ -62,22 +62,22 @@ class MemoryFile {
   // A new memfd holding `contents`, modified at `version` seconds.
   static absl::StatusOr<int> Write(const std::string& name, absl::string_view contents, int64_t version) {
     const int fd = memfd_create(name.c_str(), MFD_CLOEXEC);
-    if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", name, ": ", std::strerror(errno)));
+    if (fd < 0) return StorageError(LastError(), "cannot create", name);
     for (size_t written = 0; written < contents.size();) {
       const ssize_t n = write(fd, contents.data() + written, contents.size() - written);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
-        const int write_errno = errno;
+        const std::error_code error = LastError();
         close(fd);
-        return absl::InternalError(absl::StrCat("cannot write ", name, ": ", std::strerror(write_errno)));
+        return StorageError(error, "cannot write", name);
       }
       written += static_cast<size_t>(n);
     }
     const timespec times[2] = {{static_cast<time_t>(version), 0}, {static_cast<time_t>(version), 0}};
     if (futimens(fd, times) != 0) {
-      const int time_errno = errno;
+      const std::error_code error = LastError();
       close(fd);
-      return absl::InternalError(absl::StrCat("cannot set the time of ", name, ": ", std::strerror(time_errno)));
+      return StorageError(error, "cannot set the time of", name);
     }
     return fd;
   }
@@ -192,16 +192,8 @@ absl::StatusOr<TlsMaterial> ReadTlsMaterial(const ServerTlsFiles& files) {
   return material;
 }
 
-// The contents gRPC currently reads.
-std::string ReadAll(const std::string& path) {
-  std::string contents;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return contents;
-  char buffer[8192];
-  for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) contents.append(buffer, static_cast<size_t>(n));
-  close(fd);
-  return contents;
-}
+// The contents gRPC currently reads ("" when unreadable).
+std::string ReadAll(const std::string& path) { return ReadFile(path).value_or(""); }
 
 }  // namespace
 

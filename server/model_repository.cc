@@ -2,11 +2,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <limits>
 #include <optional>
-#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -19,9 +17,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/file_util.h"
 #include "core/status_macros.h"
 #include "server/crash_point.h"
-#include "server/durable_file.h"
 #include "server/log.h"
 #include "server/names.h"
 
@@ -50,16 +48,16 @@ bool ParseVersionDirectory(absl::string_view text, int64_t* version) {
 // the highest number ever handed out is then unknown, and guessing it could
 // hand one out again.
 absl::StatusOr<int64_t> ReadReservation(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
+  constexpr absl::string_view kConsequence =
+      "no version of this model is published until it holds the highest version number ever used";
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return absl::FailedPreconditionError(absl::StrCat(text.status().message(), "; ", kConsequence));
   int64_t reserved = 0;
-  if (in && absl::SimpleAtoi(text.str(), &reserved) && reserved >= 0) return reserved;
+  if (absl::SimpleAtoi(*text, &reserved) && reserved >= 0) return reserved;
   constexpr size_t kShown = 40;
-  const std::string shown = absl::CHexEscape(absl::string_view(text.str()).substr(0, kShown));
-  return absl::FailedPreconditionError(absl::StrCat(
-      path.string(), " is not a version number >= 0 (it holds \"", shown, text.str().size() > kShown ? "..." : "",
-      "\"); no version of this model is published until it holds the highest version number ever used"));
+  const std::string shown = absl::CHexEscape(absl::string_view(*text).substr(0, kShown));
+  return absl::FailedPreconditionError(absl::StrCat(path.string(), " is not a version number >= 0 (it holds \"", shown,
+                                                    text->size() > kShown ? "..." : "", "\"); ", kConsequence));
 }
 
 std::string DescribeVersions(const std::map<int64_t, std::shared_ptr<const Model>>& versions) {
@@ -79,7 +77,7 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
   if (model_dir.empty()) return absl::InvalidArgumentError("model_dir must not be empty");
   std::error_code ec;
   fs::create_directories(model_dir, ec);
-  if (ec) return FileSystemError(ec, "cannot create model directory", model_dir);
+  if (ec) return StorageError(ec, "cannot create model directory", model_dir);
   if (!fs::is_directory(model_dir, ec)) {
     return absl::FailedPreconditionError(absl::StrCat("model_dir ", model_dir, " is not a directory"));
   }
@@ -91,7 +89,7 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
 absl::StatusOr<std::vector<std::string>> ModelRepository::ListModelDirectories() const {
   std::error_code ec;
   fs::directory_iterator it(model_dir_, ec);
-  if (ec) return FileSystemError(ec, "cannot list model directory", model_dir_);
+  if (ec) return StorageError(ec, "cannot list model directory", model_dir_);
   std::vector<std::string> names;
   for (const fs::directory_entry& entry : it) {
     const std::string name = entry.path().filename().string();
@@ -135,7 +133,7 @@ absl::Status ModelRepository::LoadModelDirectory(const std::string& name, bool a
   const fs::path model_path = fs::path(model_dir_) / name;
   std::error_code ec;
   fs::directory_iterator it(model_path, ec);
-  if (ec) return FileSystemError(ec, "cannot list model directory", model_path);
+  if (ec) return StorageError(ec, "cannot list model directory", model_path);
 
   std::map<int64_t, std::shared_ptr<const Model>> served;
   {
@@ -261,10 +259,11 @@ absl::StatusOr<ServedVersion> ModelRepository::Publish(absl::string_view name, M
     if (fs::create_directory(model_path, ec)) {
       CONVNET_RETURN_IF_ERROR(FsyncDirectory(model_dir_));
     } else if (ec) {
-      return FileSystemError(ec, "cannot create model directory", model_path);
+      return StorageError(ec, "cannot create model directory", model_path);
     }
     CONVNET_RETURN_IF_ERROR(
-        WriteFileAtomically(model_path / std::string(kReservationFileName), absl::StrCat(version, "\n")));
+        WriteFileAtomically(model_path / std::string(kReservationFileName), absl::StrCat(version, "\n"),
+                            [] { CrashPoint(kCrashAfterTempWrite); }));
   }
   CrashPoint("repository.after_reserve");
 
@@ -274,14 +273,14 @@ absl::StatusOr<ServedVersion> ModelRepository::Publish(absl::string_view name, M
   const fs::path final_path = model_path / absl::StrCat(version);
   if (!fs::create_directory(temp, ec)) {
     if (!ec) ec = std::make_error_code(std::errc::file_exists);
-    return FileSystemError(ec, "cannot create temporary version directory", temp);
+    return StorageError(ec, "cannot create temporary version directory", temp);
   }
   model.metadata.created_unix_ms = absl::ToUnixMillis(absl::Now());
   absl::Status written = WriteModelFile((temp / kModelFileName).string(), model);
   if (written.ok()) {
     CrashPoint("repository.after_model_write");
     fs::rename(temp, final_path, ec);
-    if (ec) written = FileSystemError(ec, "cannot rename version directory into place", final_path);
+    if (ec) written = StorageError(ec, "cannot rename version directory into place", final_path);
   }
   if (!written.ok()) {
     std::error_code ignored;

@@ -21,15 +21,6 @@ const char* RpcMethodName(RpcMethod method) {
   return "?";
 }
 
-const char* GrpcStatusCodeName(int code) {
-  static constexpr const char* kNames[] = {
-      "OK",           "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-      "NOT_FOUND",    "ALREADY_EXISTS",    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED",    "OUT_OF_RANGE",   "UNIMPLEMENTED",    "INTERNAL",
-      "UNAVAILABLE",  "DATA_LOSS",         "UNAUTHENTICATED"};
-  return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
-}
-
 // --- LatencyHistogram ---------------------------------------------------------
 
 int LatencyHistogram::BucketOf(int64_t nanoseconds) {

@@ -44,10 +44,6 @@ inline constexpr int kRpcMethodCount = 10;
 // "Predict", "Train", ...
 const char* RpcMethodName(RpcMethod method);
 
-// The name of gRPC status code `code` as in the gRPC documentation, e.g.
-// "INVALID_ARGUMENT"; "UNKNOWN" for values outside 0..16.
-const char* GrpcStatusCodeName(int code);
-
 // A fixed log-scale histogram of durations in nanoseconds. Add() is lock-free
 // and wait-free (one relaxed fetch_add per counter).
 class LatencyHistogram {
