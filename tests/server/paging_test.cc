@@ -50,12 +50,14 @@ class PagingTest : public ApiTest {
     }
   }
 
-  // Every page of GetModel(`request`), in order; fails the test on an error.
-  std::vector<v1::GetModelResponse> ModelPages(v1::GetModelRequest request) {
-    std::vector<v1::GetModelResponse> pages;
+  // Every page of `call(request)`, in order, following next_page_token; fails
+  // the test on an error (and stops after kVersions + 1 pages).
+  template <typename Request, typename Response, typename Call>
+  std::vector<Response> Pages(Request request, Call call) {
+    std::vector<Response> pages;
     do {
-      v1::GetModelResponse page;
-      const grpc::Status status = stub().GetModel(Context().get(), request, &page);
+      Response page;
+      const grpc::Status status = (stub().*call)(Context().get(), request, &page);
       EXPECT_TRUE(status.ok()) << status.error_message();
       if (!status.ok() || pages.size() > kVersions) break;
       request.set_page_token(page.next_page_token());
@@ -64,17 +66,12 @@ class PagingTest : public ApiTest {
     return pages;
   }
 
-  std::vector<v1::ListModelsResponse> ListModelsPages(v1::ListModelsRequest request) {
-    std::vector<v1::ListModelsResponse> pages;
-    do {
-      v1::ListModelsResponse page;
-      const grpc::Status status = stub().ListModels(Context().get(), request, &page);
-      EXPECT_TRUE(status.ok()) << status.error_message();
-      if (!status.ok() || pages.size() > kVersions) break;
-      request.set_page_token(page.next_page_token());
-      pages.push_back(std::move(page));
-    } while (!request.page_token().empty());
-    return pages;
+  std::vector<v1::GetModelResponse> ModelPages(const v1::GetModelRequest& request) {
+    return Pages<v1::GetModelRequest, v1::GetModelResponse>(request, &v1::ConvNet::Stub::GetModel);
+  }
+
+  std::vector<v1::ListModelsResponse> ListModelsPages(const v1::ListModelsRequest& request) {
+    return Pages<v1::ListModelsRequest, v1::ListModelsResponse>(request, &v1::ConvNet::Stub::ListModels);
   }
 
   // The ids of every page of ListTrainingJobs(`request`), in order; calls
